@@ -1,0 +1,17 @@
+# The two commands of the README. Both set up on first run (idempotent).
+.PHONY: demo test setup setup-test clean
+
+demo: setup
+	.venv/bin/mailbox-bot calendar month --quarter
+
+test: setup-test
+	.venv/bin/python -m pytest
+
+setup:
+	bash scripts/setup.sh
+
+setup-test:
+	bash scripts/setup.sh --test
+
+clean:
+	rm -rf .venv .setup-stamp* demo-out

@@ -1,0 +1,77 @@
+"""The accounts file: IMAP accounts and inspector identities (see mailbox_accounts.example.toml).
+
+Secrets are never stored here in clear: `password_env` names the environment variable that
+holds an IMAP password, and `Secret` keeps it out of reprs, logs and reports.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bot.config import describe_validation_error, read_toml
+from bot.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Identity(_Strict):
+    name: str
+    real_name: str = ""
+    phone: str = Field("", pattern=r"^(1[3-9]\d{9})?$")
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    reply_address: Literal["plus", "catchall", "plain"] = "plus"
+    catchall_domain: str = ""
+    imap_account: str = ""
+
+    @model_validator(mode="after")
+    def _catchall_needs_domain(self):
+        if self.reply_address == "catchall" and not self.catchall_domain:
+            self.catchall_domain = self.email.split("@", 1)[1]
+        return self
+
+
+class ImapAccount(_Strict):
+    name: str
+    host: str
+    port: int = Field(993, ge=1, le=65535)
+    user: str
+    password_env: str = ""
+    tls: bool = True
+    folders: list[str] = ["INBOX"]
+
+    def password(self) -> str:
+        """Read at the moment of login; never kept on the object."""
+        if not self.password_env:
+            raise ConfigError(f"IMAP account '{self.name}' has no password_env")
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ConfigError(f"environment variable {self.password_env} (password of IMAP account '{self.name}') is not set")
+        return value
+
+
+class Accounts(_Strict):
+    identity: list[Identity] = []
+    imap: list[ImapAccount] = []
+
+    @model_validator(mode="after")
+    def _links(self):
+        names = {a.name for a in self.imap}
+        for i, ident in enumerate(self.identity):
+            if ident.imap_account and ident.imap_account not in names:
+                raise ValueError(f"identity[{i}].imap_account '{ident.imap_account}' names no [[imap]] account")
+        return self
+
+
+def load_accounts(path: str | Path) -> Accounts:
+    path = Path(path)
+    data = read_toml(path)
+    try:
+        return Accounts.model_validate(data)
+    except ValidationError as e:
+        raise describe_validation_error(e, str(path)) from None

@@ -1,0 +1,1 @@
+"""The Playwright side: launching Chromium and running scenario flows."""

@@ -1,0 +1,60 @@
+"""The `mailbox-bot` command line.
+
+Every command that fails for a reason the user can fix prints one line to stderr and exits 2;
+no traceback reaches the user for bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from bot.cli import calendar_cmd, config_cmd, db_cmd
+from bot.cli.common import app_state
+from bot.errors import UserError
+
+app = typer.Typer(
+    name="mailbox-bot",
+    help="Check how government websites answer letters sent through their leadership and mayor's mailboxes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    config: str = typer.Option(None, "--config", "-c", metavar="FILE",
+                               help="Config TOML (default: $MAILBOX_BOT_CONFIG, ./mailbox-bot.toml, else built-in defaults)."),
+) -> None:
+    app_state.config_path = config
+
+
+app.add_typer(calendar_cmd.app, name="calendar")
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(config_cmd.app, name="config")
+
+
+def _register_optional() -> None:
+    # Imported here so that `calendar` keeps working even while a heavier part is broken.
+    from bot.cli import demo_cmd, sandbox_cmd
+
+    app.command("demo", help=demo_cmd.HELP)(demo_cmd.demo)
+    app.add_typer(sandbox_cmd.app, name="sandbox")
+
+
+try:
+    _register_optional()
+except ImportError:  # the modules arrive with the first end-to-end slice
+    pass
+
+
+def main() -> None:
+    # Click (inside Typer) handles its own usage errors; everything the user can fix that our
+    # code finds is a UserError, printed as one line.
+    try:
+        app()
+    except UserError as e:
+        print(f"mailbox-bot: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)

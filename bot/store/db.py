@@ -1,0 +1,83 @@
+"""The database connection and its migrations.
+
+SQLite by default (a file under db/, WAL mode, foreign keys on); any SQLAlchemy URL through the
+config or $MAILBOX_BOT_DATABASE_URL. The schema is created and changed only by the Alembic
+migrations in db/, which every command that needs the database applies on first use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.errors import UserError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db"
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UserError(f"database URL {url!r} is not a SQLAlchemy URL (e.g. sqlite:///path or postgresql+psycopg://...)") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    try:
+        return create_engine(parsed, pool_pre_ping=True)
+    except ModuleNotFoundError as e:
+        raise UserError(f"database URL {parsed.render_as_string(hide_password=True)}: driver not installed ({e.name})") from None
+
+
+def alembic_config(engine: Engine) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except OperationalError as e:
+        raise UserError(f"database {engine.url.render_as_string(hide_password=True)}: {e.orig}") from None
+
+
+class Database:
+    """An engine whose schema is brought up to date the first time it is used."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self._ready = False
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def ensure_schema(self) -> None:
+        if not self._ready:
+            upgrade(self.engine)
+            self._ready = True
+
+    def session(self) -> Session:
+        self.ensure_schema()
+        return self._sessions()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,193 @@
+"""The database schema (DESIGN.md). Changes go through Alembic migrations in db/versions.
+
+Observations are append-only: what a poll saw. Replies, deletions and flags are derived from
+them (bot.campaign.derive) and can be recomputed at any time.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.store.types import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# Letter states (DESIGN.md "Letter lifecycle").
+PLANNED = "planned"
+SUBMITTING = "submitting"
+SUBMITTED = "submitted"
+SUBMIT_FAILED = "submit_failed"
+SUBMIT_UNCERTAIN = "submit_uncertain"
+REPLIED = "replied"
+DELETED = "deleted"
+NEVER_VISIBLE = "never_visible"
+OVERDUE = "overdue"
+NEEDS_INSPECTOR = "needs_inspector"
+LETTER_STATES = (PLANNED, SUBMITTING, SUBMITTED, SUBMIT_FAILED, SUBMIT_UNCERTAIN, REPLIED,
+                 DELETED, NEVER_VISIBLE, OVERDUE, NEEDS_INSPECTOR)
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    __table_args__ = (UniqueConstraint("key", "valid_from", name="uq_sites_key_valid_from"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))          # stable slug of the site file
+    name: Mapped[str] = mapped_column(String(200))
+    group: Mapped[str] = mapped_column(String(100))
+    host_unit: Mapped[str] = mapped_column(String(200), default="")
+    base_url: Mapped[str] = mapped_column(String(500))
+    platform: Mapped[str] = mapped_column(String(50))
+    platform_version: Mapped[int] = mapped_column(Integer, default=1)
+    region: Mapped[str] = mapped_column(String(100), default="")
+    roster_order: Mapped[int] = mapped_column(Integer, default=0)
+    # A site that moves platform gets a second record with its own validity (STYLE.md).
+    valid_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    valid_to: Mapped[date | None] = mapped_column(Date, nullable=True)
+    source: Mapped[str] = mapped_column(String(500), default="")
+
+    mailboxes: Mapped[list[Mailbox]] = relationship(back_populates="site")
+
+
+class Mailbox(Base):
+    __tablename__ = "mailboxes"
+    __table_args__ = (UniqueConstraint("site_id", "kind", name="uq_mailboxes_site_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))           # leader | mayor
+    label: Mapped[str] = mapped_column(String(50))          # 领导信箱 / 市长信箱 / 县长信箱 ...
+
+    site: Mapped[Site] = relationship(back_populates="mailboxes")
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(20), default="active")
+    deadline_workdays: Mapped[int] = mapped_column(Integer, default=5)
+    cutoff: Mapped[str | None] = mapped_column(String(5), nullable=True)   # "HH:MM" or none
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    letters: Mapped[list[Letter]] = relationship(back_populates="campaign")
+
+
+class Letter(Base):
+    __tablename__ = "letters"
+    # Never twice: one letter per (campaign, mailbox, seq); seq > 0 only when a campaign is
+    # explicitly told to send more than one.
+    __table_args__ = (UniqueConstraint("campaign_id", "mailbox_id", "seq", name="uq_letters_once"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"))
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(20), default=PLANNED, index=True)
+    state_changed_at: Mapped[datetime]
+    category: Mapped[str] = mapped_column(String(10), default="咨询")
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    writer: Mapped[dict[str, Any]] = mapped_column(default=dict)     # name, phone, email, ...
+    reply_token: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+    tracking_code: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    password: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    planned_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    next_poll_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    failure: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="letters")
+    mailbox: Mapped[Mailbox] = relationship()
+    events: Mapped[list[LetterEvent]] = relationship(back_populates="letter", order_by="LetterEvent.id")
+    observations: Mapped[list[Observation]] = relationship(back_populates="letter", order_by="Observation.id")
+    replies: Mapped[list[Reply]] = relationship(back_populates="letter", order_by="Reply.id")
+
+
+class LetterEvent(Base):
+    """Every state transition, with its time, reason and the evidence that proves it."""
+
+    __tablename__ = "letter_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    from_state: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    evidence_ids: Mapped[list[Any]] = mapped_column(default=list)
+
+    letter: Mapped[Letter] = relationship(back_populates="events")
+
+
+class EvidenceFile(Base):
+    """A file that proves what was seen: screenshot, HTML, .eml, trace. Content-addressed."""
+
+    __tablename__ = "evidence_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id", ondelete="SET NULL"), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(20))            # screenshot | html | eml | trace
+    step: Mapped[str] = mapped_column(String(200), default="")
+    path: Mapped[str] = mapped_column(String(500))           # relative to the evidence dir
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class Observation(Base):
+    """What one poll of one channel saw. Append-only."""
+
+    __tablename__ = "observations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))          # site_query | site_list | email | manual
+    at: Mapped[datetime]
+    # found | not_found | blocked (challenge/firewall) | error (site down, timeout)
+    outcome: Mapped[str] = mapped_column(String(20))
+    site_status: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    replied: Mapped[bool] = mapped_column(Boolean, default=False)
+    reply_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reply_unit: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    displayed_reply_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    displayed_date_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    displayed_raw: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    html_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_files.id"), nullable=True)
+    screenshot_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_files.id"), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    letter: Mapped[Letter] = relationship(back_populates="observations")
+
+
+class Reply(Base):
+    """A reply found on one channel, derived from observations (or recorded by hand)."""
+
+    __tablename__ = "replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20), default="answer")   # answer | ack
+    replied_at: Mapped[datetime]             # the credible reply time on this channel
+    first_seen_at: Mapped[datetime]
+    displayed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    date_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    unit: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    flags: Mapped[list[Any]] = mapped_column(default=list)
+    observation_id: Mapped[int | None] = mapped_column(ForeignKey("observations.id"), nullable=True)
+
+    letter: Mapped[Letter] = relationship(back_populates="replies")

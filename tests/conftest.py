@@ -1,0 +1,41 @@
+"""Shared fixtures: a private database file, the real Chromium, a loopback HTTP server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.browser.launch import launch_options
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright launches through this: use the same Chromium as the product."""
+    return {**browser_type_launch_args, **launch_options()}
+
+
+@pytest.fixture
+def db_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'test.sqlite3'}"
+
+
+@pytest.fixture
+def run_cli(tmp_path, db_url):
+    """Runs the installed `mailbox-bot` as a user would, in a private directory and database."""
+
+    def run(*args: str, env: dict | None = None, input: str | None = None, check: bool = False):
+        full_env = {**os.environ, "MAILBOX_BOT_DATABASE_URL": db_url, **(env or {})}
+        full_env.pop("MAILBOX_BOT_CONFIG", None)
+        proc = subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=full_env,
+                              capture_output=True, text=True, input=input, timeout=600)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"mailbox-bot {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+        return proc
+
+    return run
