@@ -1,0 +1,1 @@
+"""Campaigns: letters through their lifecycle, polls, and what is derived from them."""

@@ -1,0 +1,315 @@
+"""The work of a campaign: submit planned letters, poll submitted ones, record what was seen.
+
+The same code runs under the simulated clock (demo, tests) and the real one (the daemon): it
+is handed a clock and asks the database what is due.
+
+Never twice: a letter is claimed (state `submitting`, with a lease) in its own transaction
+before the browser opens the form, and the outcome is written in the transaction that ends the
+claim. After the final click, an unknown outcome is `submit_uncertain`, which is never
+resubmitted automatically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from types import SimpleNamespace
+from typing import Callable
+
+from sqlalchemy import func, select, update
+
+from bot.browser.engine import Browser, CaptchaAnswerer, FlowResult, FlowRunner
+from bot.calendar import WorkCalendar
+from bot.campaign.derive import Seen, derive
+from bot.campaign.lifecycle import transition
+from bot.clock import SHANGHAI, Clock, aware, local
+from bot.letters import LetterWriter, reply_token
+from bot.scenario.schema import Scenario, SiteRecord
+from bot.store import models as m
+from bot.store.db import Database
+from bot.store.evidence import EvidenceStore
+
+LEASE = timedelta(minutes=10)
+OPEN_STATES = (m.SUBMITTED, m.OVERDUE, m.NEVER_VISIBLE)
+
+
+@dataclass
+class Target:
+    record: SiteRecord
+    scenario: Scenario
+    site_id: int
+
+
+@dataclass
+class PollPolicy:
+    every: timedelta = timedelta(hours=2)
+    day_start: time = time(8, 0)      # polls run in the daytime, Asia/Shanghai;
+    day_end: time = time(20, 0)       # a site's reply at night is read the next morning
+
+    def next_after(self, now: datetime) -> datetime:
+        nxt = local(now + self.every)
+        if nxt.time() < self.day_start:
+            return datetime.combine(nxt.date(), self.day_start, tzinfo=SHANGHAI)
+        if nxt.time() > self.day_end:
+            return datetime.combine(nxt.date() + timedelta(days=1), self.day_start, tzinfo=SHANGHAI)
+        return nxt
+
+
+def parse_displayed_time(raw: str, formats: list[str]) -> tuple[datetime | None, bool]:
+    """(time, date_only) from a site's displayed reply time; naive means Asia/Shanghai."""
+    raw = raw.strip()
+    for fmt in formats:
+        try:
+            value = datetime.strptime(raw, fmt)
+        except ValueError:
+            continue
+        return aware(value), "%H" not in fmt
+    return None, False
+
+
+class CampaignWorker:
+    def __init__(self, db: Database, clock: Clock, browser: Browser, evidence: EvidenceStore,
+                 calendar: WorkCalendar, targets: dict[int, Target], *,
+                 captcha: CaptchaAnswerer | None = None, poll: PollPolicy | None = None,
+                 on_event: Callable[[str, m.Letter], None] | None = None):
+        self.db, self.clock, self.browser, self.evidence = db, clock, browser, evidence
+        self.calendar = calendar
+        self.targets = targets                # site_id -> Target
+        self.captcha = captcha
+        self.poll_policy = poll or PollPolicy()
+        self.on_event = on_event or (lambda kind, letter: None)
+
+    # -- planning ----------------------------------------------------------------------
+    def plan(self, campaign: m.Campaign, writer: LetterWriter, at: datetime) -> int:
+        """One planned letter per mailbox of every target that has none yet in this campaign."""
+        created = 0
+        with self.db.session() as s:
+            for target in self.targets.values():
+                site = s.get(m.Site, target.site_id)
+                for mb in sorted(site.mailboxes, key=lambda x: target.record.mailboxes.index(x.kind)):
+                    exists = s.scalar(select(func.count()).select_from(m.Letter).where(
+                        m.Letter.campaign_id == campaign.id, m.Letter.mailbox_id == mb.id))
+                    if exists:
+                        continue
+                    content = writer.write(site.name, site.region, target.scenario.limits)
+                    letter = m.Letter(campaign_id=campaign.id, mailbox_id=mb.id, seq=0, state=m.PLANNED,
+                                      state_changed_at=at, category=content.category, title=content.title,
+                                      body=content.body, planned_at=at, reply_token=reply_token(),
+                                      writer={"name": content.name, "phone": content.phone,
+                                              "email": content.email, "password": content.password})
+                    s.add(letter)
+                    s.flush()
+                    s.add(m.LetterEvent(letter_id=letter.id, at=at, from_state=None, to_state=m.PLANNED,
+                                        reason="planned"))
+                    created += 1
+            s.commit()
+        return created
+
+    # -- what is due -------------------------------------------------------------------
+    def due_submissions(self, campaign_id: int, now: datetime) -> list[int]:
+        with self.db.session() as s:
+            return list(s.scalars(select(m.Letter.id).where(
+                m.Letter.campaign_id == campaign_id, m.Letter.state == m.PLANNED,
+                m.Letter.planned_at <= now).order_by(m.Letter.id)))
+
+    def due_polls(self, campaign_id: int, now: datetime) -> list[int]:
+        with self.db.session() as s:
+            return list(s.scalars(select(m.Letter.id).where(
+                m.Letter.campaign_id == campaign_id, m.Letter.next_poll_at.is_not(None),
+                m.Letter.next_poll_at <= now).order_by(m.Letter.next_poll_at, m.Letter.id)))
+
+    def next_due(self, campaign_id: int) -> datetime | None:
+        with self.db.session() as s:
+            a = s.scalar(select(func.min(m.Letter.planned_at)).where(
+                m.Letter.campaign_id == campaign_id, m.Letter.state == m.PLANNED))
+            b = s.scalar(select(func.min(m.Letter.next_poll_at)).where(
+                m.Letter.campaign_id == campaign_id, m.Letter.next_poll_at.is_not(None)))
+        times = [aware(t) for t in (a, b) if t is not None]
+        return min(times) if times else None
+
+    async def run_due(self, campaign_id: int) -> tuple[int, int]:
+        now = self.clock.now()
+        subs = self.due_submissions(campaign_id, now)
+        polls = self.due_polls(campaign_id, now)
+        await asyncio.gather(*(self.submit(i) for i in subs), *(self.poll(i) for i in polls))
+        return len(subs), len(polls)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _variables(self, letter: m.Letter, target: Target) -> dict:
+        sc = target.scenario
+        w = letter.writer
+        return {
+            "base_url": target.record.base_url.rstrip("/"),
+            "mailbox": letter.mailbox.kind,
+            "site": SimpleNamespace(name=target.record.name, host_unit=target.record.host_unit),
+            "letter": SimpleNamespace(title=letter.title, body=letter.body, category=letter.category,
+                                      category_value=sc.categories.get(letter.category, letter.category),
+                                      name=w.get("name", ""), phone=w.get("phone", ""),
+                                      email=w.get("email", ""), password=w.get("password", "")),
+            "values": SimpleNamespace(**sc.values),
+            "tracking_code": letter.tracking_code or "",
+            "password": letter.password or w.get("password", ""),
+        }
+
+    def _keep(self, s, letter_id: int, result: FlowResult) -> list[m.EvidenceFile]:
+        rows = []
+        now = self.clock.now()
+        for ev in result.evidence:
+            row = m.EvidenceFile(letter_id=letter_id, kind=ev.kind, step=ev.step, path=ev.path,
+                                 sha256=ev.sha256, size=ev.size, created_at=now)
+            s.add(row)
+            rows.append(row)
+        s.flush()
+        return rows
+
+    # -- submission --------------------------------------------------------------------
+    async def submit(self, letter_id: int) -> str:
+        now = self.clock.now()
+        with self.db.session() as s:
+            # The claim: only a planned (or failed-before-the-final-click) letter can be taken,
+            # and only by one worker: the UPDATE's WHERE is the lock.
+            claimed = s.execute(update(m.Letter).where(
+                m.Letter.id == letter_id, m.Letter.state.in_((m.PLANNED, m.SUBMIT_FAILED)),
+            ).values(state=m.SUBMITTING, lease_until=now + LEASE, attempts=m.Letter.attempts + 1,
+                     state_changed_at=now)).rowcount
+            if not claimed:
+                return "not_claimed"
+            letter = s.get(m.Letter, letter_id)
+            s.add(m.LetterEvent(letter_id=letter_id, at=now, from_state=m.PLANNED, to_state=m.SUBMITTING,
+                                reason=f"attempt {letter.attempts}"))
+            s.commit()
+            target = self.targets[letter.mailbox.site_id]
+            variables = self._variables(letter, target)
+
+        runner = FlowRunner(target.scenario, self.evidence, captcha=self.captcha, site_name=target.record.name)
+        async with self.browser.page() as page:
+            result = await runner.run(page, "submit", variables)
+
+        at = self.clock.now()
+        with self.db.session() as s:
+            letter = s.get(m.Letter, letter_id)
+            evidence = self._keep(s, letter_id, result)
+            letter.lease_until = None
+            captcha_note = f"; captcha answered by {result.captcha_by}" if result.captcha_by else ""
+            if result.outcome == "success":
+                letter.tracking_code = result.values.get("tracking_code")
+                letter.password = result.values.get("password") or (variables["password"] or None)
+                letter.submitted_at = at
+                letter.next_poll_at = self.poll_policy.next_after(at)
+                transition(s, letter, m.SUBMITTED, at,
+                           f"tracking code {letter.tracking_code}{captcha_note}", evidence)
+            elif result.outcome == "uncertain":
+                transition(s, letter, m.SUBMIT_UNCERTAIN, at,
+                           f"after the final click: {result.message} (at {result.failed_step})", evidence)
+            elif result.outcome == "needs_inspector":
+                transition(s, letter, m.NEEDS_INSPECTOR, at, result.message, evidence)
+            else:
+                reason = (f"rejected by the site: {result.message}" if result.outcome == "rejected"
+                          else f"{result.outcome}: {result.message} (at {result.failed_step})")
+                letter.failure = reason
+                transition(s, letter, m.SUBMIT_FAILED, at, reason, evidence)
+            s.commit()
+            self.on_event("submit", letter)
+            return letter.state
+
+    # -- polling -----------------------------------------------------------------------
+    async def poll(self, letter_id: int) -> str:
+        with self.db.session() as s:
+            letter = s.get(m.Letter, letter_id)
+            if letter.state not in OPEN_STATES or letter.next_poll_at is None:
+                return letter.state
+            target = self.targets[letter.mailbox.site_id]
+            variables = self._variables(letter, target)
+        runner = FlowRunner(target.scenario, self.evidence, site_name=target.record.name)
+        async with self.browser.page() as page:
+            result = await runner.run(page, "query", variables)
+        at = self.clock.now()
+        sc = target.scenario
+        with self.db.session() as s:
+            letter = s.get(m.Letter, letter_id)
+            evidence = self._keep(s, letter_id, result)
+            html = next((e for e in evidence if e.kind == "html"), None)
+            shot = next((e for e in evidence if e.kind == "screenshot"), None)
+            obs = m.Observation(letter_id=letter_id, channel="site_query", at=at,
+                                html_id=html.id if html else None,
+                                screenshot_id=shot.id if shot else None, detail={})
+            final = False
+            if result.outcome == "found":
+                obs.outcome = "found"
+                status = result.values.get("status", "")
+                obs.site_status = status
+                kind = sc.status_map.get(status)
+                obs.reply_text = result.values.get("reply_text")
+                obs.reply_unit = result.values.get("reply_unit")
+                raw = result.values.get("reply_time")
+                obs.displayed_raw = raw
+                if raw:
+                    obs.displayed_reply_at, obs.displayed_date_only = parse_displayed_time(raw, sc.time_formats.reply_time)
+                    if obs.displayed_reply_at is None:
+                        obs.detail = {"unparsed_reply_time": raw}
+                obs.replied = kind == "replied" or (kind is None and bool(obs.reply_text))
+                final = obs.replied
+                if kind is None and status:
+                    obs.detail = {**obs.detail, "unknown_status": status}
+            elif result.outcome in ("not_found", "blocked"):
+                obs.outcome = result.outcome
+                obs.detail = {"message": result.message}
+            else:
+                obs.outcome = "error"
+                obs.detail = {"message": result.message, "step": result.failed_step}
+            s.add(obs)
+            s.flush()
+            self._apply(s, letter, at, evidence, poll_done=final)
+            s.commit()
+            self.on_event("poll", letter)
+            return letter.state
+
+    def _apply(self, s, letter: m.Letter, now: datetime, evidence: list[m.EvidenceFile],
+               poll_done: bool = False) -> None:
+        """Re-derive the letter's replies and state from all its observations."""
+        seen = [Seen(channel=o.channel, at=o.at, outcome=o.outcome, replied=o.replied,
+                     displayed_at=o.displayed_reply_at, date_only=o.displayed_date_only,
+                     ack=bool(o.detail.get("ack")), id=o.id) for o in letter.observations]
+        d = derive(seen, letter.submitted_at)
+        if d.reply is not None:
+            reply = next((r for r in letter.replies if r.channel == d.reply.channel and r.kind == "answer"), None)
+            if reply is None:
+                reply = m.Reply(letter_id=letter.id, channel=d.reply.channel, kind="answer",
+                                replied_at=d.reply.replied_at, first_seen_at=d.reply.first_seen_at)
+                s.add(reply)
+            source = s.get(m.Observation, d.reply.observation_id) if d.reply.observation_id else None
+            reply.replied_at, reply.first_seen_at = d.reply.replied_at, d.reply.first_seen_at
+            reply.displayed_at, reply.date_only = d.reply.displayed_at, d.reply.date_only
+            reply.flags, reply.observation_id = d.flags, d.reply.observation_id
+            if source is not None:
+                reply.text, reply.unit = source.reply_text, source.reply_unit
+            if letter.state != m.REPLIED:
+                transition(s, letter, m.REPLIED, now, f"reply seen on {d.reply.channel}", evidence)
+            if poll_done:
+                letter.next_poll_at = None
+                return
+        elif d.deleted_at is not None:
+            if letter.state != m.DELETED:
+                transition(s, letter, m.DELETED, now,
+                           "the letter, seen before, was not found by two consecutive polls at least 1 hour apart",
+                           evidence)
+            letter.next_poll_at = None
+            return
+        elif not d.ever_found and letter.state == m.SUBMITTED:
+            misses = [o for o in letter.observations if o.outcome == "not_found"]
+            if len(misses) >= 2 and misses[-1].at - misses[0].at >= timedelta(hours=1):
+                transition(s, letter, m.NEVER_VISIBLE, now, "never found by a query after submission", evidence)
+        if letter.state in (m.SUBMITTED, m.NEVER_VISIBLE) and d.reply is None:
+            deadline, _ = self.calendar.deadline(letter.submitted_at, letter.campaign.deadline_workdays,
+                                                 _cutoff(letter.campaign.cutoff))
+            if now > deadline and letter.state == m.SUBMITTED:
+                transition(s, letter, m.OVERDUE, now, f"no reply by the deadline {deadline:%Y-%m-%d %H:%M}")
+        letter.next_poll_at = self.poll_policy.next_after(now)
+
+
+def _cutoff(text: str | None) -> time | None:
+    if not text:
+        return None
+    hh, mm = text.split(":")
+    return time(int(hh), int(mm))

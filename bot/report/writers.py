@@ -1,0 +1,295 @@
+"""The responsiveness table written as JSON, CSV, Markdown, HTML and XLSX.
+
+Every writer takes (rows, meta, dest) where dest is a path or an open stream (text for JSON,
+CSV, Markdown and HTML; binary for XLSX), and uses `table_rows` for its display values.
+Writers never read the wall clock: the caller sets `meta.generated_at` from its Clock.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterable, Iterator
+
+from jinja2 import Environment, FileSystemLoader
+
+from bot.report.rows import (
+    COL_GROUP, ReportMeta, ReportRow, columns, generated_text, grouped_table_rows, iso,
+    ordered, rule_text, table_rows,
+)
+from bot.report.summary import notice_sentence, summarize
+
+Dest = str | Path | IO
+
+# write_all's file names, by format.
+FILENAMES = {
+    "json": "report.json",
+    "csv": "report.csv",
+    "md": "report.md",
+    "html": "report.html",
+    "xlsx": "report.xlsx",
+}
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@contextmanager
+def _text_out(dest: Dest, encoding: str = "utf-8", newline: str | None = None) -> Iterator[IO]:
+    if isinstance(dest, (str, Path)):
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        with open(dest, "w", encoding=encoding, newline=newline) as f:
+            yield f
+    else:
+        yield dest
+
+
+# --------------------------------------------------------------------------------- JSON
+
+def report_dict(rows: Iterable[ReportRow], meta: ReportMeta | None = None) -> dict:
+    """The JSON contract: {"summary", "rows"} (exact keys), plus "meta" and "sentence"."""
+    meta = meta or ReportMeta()
+    rows = list(rows)
+    return {
+        "summary": summarize(rows),
+        "rows": [
+            {
+                "site": r.site,
+                "group": r.group,
+                "mailbox": r.mailbox,
+                "submitted_at": iso(r.submitted_at),
+                "replied_at": iso(r.replied_at),
+                "working_days": r.working_days,
+                "within_deadline": bool(r.within_deadline),
+                "same_day": bool(r.same_day),
+                "status": r.status,
+                "flags": list(r.flags),
+            }
+            for r in ordered(rows)
+        ],
+        "meta": {
+            "title": meta.title,
+            "attachment": meta.attachment,
+            "campaign": meta.campaign,
+            "deadline_workdays": meta.deadline_workdays,
+            "cutoff": meta.cutoff,
+            "generated_at": iso(meta.generated_at),
+            "estimated": meta.estimated,
+        },
+        "sentence": notice_sentence(rows, meta),
+    }
+
+
+def write_json(rows: Iterable[ReportRow], meta: ReportMeta, dest: Dest) -> None:
+    with _text_out(dest) as f:
+        json.dump(report_dict(rows, meta), f, ensure_ascii=False, indent=2)
+        f.write("\n")
+
+
+# ---------------------------------------------------------------------------------- CSV
+
+def write_csv(rows: Iterable[ReportRow], meta: ReportMeta, dest: Dest) -> None:
+    """UTF-8 with BOM (also written to a stream), the nine Chinese columns and then 网站类别,
+    one line per letter (no group heading lines, so the file sorts and filters in Excel)."""
+    header = columns(meta) + [COL_GROUP]
+    with _text_out(dest, encoding="utf-8", newline="") as f:
+        f.write("\ufeff")
+        w = csv.writer(f)
+        w.writerow(header)
+        for d in table_rows(rows, meta):
+            w.writerow([d[h] for h in header])
+
+
+# ----------------------------------------------------------------------------- Markdown
+
+def _md_cell(value) -> str:
+    """One table cell: backslash, pipe and "<" escaped (CommonMark), newlines folded."""
+    text = str(value).replace("\\", "\\\\").replace("|", "\\|").replace("<", "\\<")
+    return " ".join(text.split("\n"))
+
+
+def markdown(rows: Iterable[ReportRow], meta: ReportMeta) -> str:
+    rows = list(rows)
+    header = columns(meta)
+    s = summarize(rows)
+    lines = [f"# {meta.attachment}：{meta.title}", ""]
+    if meta.campaign:
+        lines += [f"检查批次：{_md_cell(meta.campaign)}", ""]
+    lines += [notice_sentence(rows, meta), "",
+              f"共检查网站{s['sites']}家，测试信件{s['letters']}封。", ""]
+    for heading, section in grouped_table_rows(rows, meta):
+        lines += [f"## {_md_cell(heading)}", ""]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join("---" for _ in header) + "|")
+        for d in section:
+            lines.append("| " + " | ".join(_md_cell(d[h]) for h in header) + " |")
+        lines.append("")
+    lines.append(rule_text(meta))
+    gen = generated_text(meta)
+    if gen:
+        lines += ["", gen]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(rows: Iterable[ReportRow], meta: ReportMeta, dest: Dest) -> None:
+    with _text_out(dest) as f:
+        f.write(markdown(rows, meta))
+
+
+# --------------------------------------------------------------------------------- HTML
+
+_env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+# CSS class per column: centred short values; wrapping site names and remarks.
+_CELL_CLASS = ["c", "site", "c", "c", "c", "c", "c", "c", "remark"]
+
+
+def html(rows: Iterable[ReportRow], meta: ReportMeta) -> str:
+    rows = list(rows)
+    return _env.get_template("table.html").render(
+        meta=meta,
+        columns=columns(meta),
+        cell_class=_CELL_CLASS,
+        sections=grouped_table_rows(rows, meta),
+        sentence=notice_sentence(rows, meta),
+        summary=summarize(rows),
+        rule=rule_text(meta),
+        generated=generated_text(meta),
+    )
+
+
+def write_html(rows: Iterable[ReportRow], meta: ReportMeta, dest: Dest) -> None:
+    with _text_out(dest) as f:
+        f.write(html(rows, meta))
+
+
+# --------------------------------------------------------------------------------- XLSX
+
+XLSX_TITLE_ROW = 2
+XLSX_HEADER_ROW = 3
+XLSX_COLUMN_WIDTHS = [6, 30, 12, 18, 18, 11, 12, 10, 38]
+_WRAP_COLUMNS = {2, 9}     # 网站名称, 备注 (1-based)
+
+
+def workbook(rows: Iterable[ReportRow], meta: ReportMeta):
+    """An openpyxl Workbook laid out like the notice's attachment."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+
+    rows = list(rows)
+    header = columns(meta)
+    ncol = len(header)
+    last = get_column_letter(ncol)
+
+    thin = Side(style="thin", color="000000")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    body_font = Font(name="宋体", size=11)
+    bold_font = Font(name="宋体", size=11, bold=True)
+    centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    left_wrap = Alignment(horizontal="left", vertical="center", wrap_text=True)
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = meta.attachment[:31] or "附件"
+
+    ws["A1"] = meta.attachment
+    ws["A1"].font = Font(name="黑体", size=14)
+    ws["A1"].alignment = Alignment(horizontal="left", vertical="center")
+    ws.row_dimensions[1].height = 22
+
+    ws.merge_cells(f"A{XLSX_TITLE_ROW}:{last}{XLSX_TITLE_ROW}")
+    title = ws.cell(row=XLSX_TITLE_ROW, column=1, value=meta.title)
+    title.font = Font(name="宋体", size=18, bold=True)
+    title.alignment = Alignment(horizontal="center", vertical="center")
+    ws.row_dimensions[XLSX_TITLE_ROW].height = 36
+
+    fill = PatternFill("solid", fgColor="D9E1F2")
+    for c, h in enumerate(header, start=1):
+        cell = ws.cell(row=XLSX_HEADER_ROW, column=c, value=h)
+        cell.font = bold_font
+        cell.alignment = centre
+        cell.border = border
+        cell.fill = fill
+    ws.row_dimensions[XLSX_HEADER_ROW].height = 32
+
+    group_fill = PatternFill("solid", fgColor="F2F2F2")
+    r = XLSX_HEADER_ROW + 1
+    for heading, section in grouped_table_rows(rows, meta):
+        ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=ncol)
+        for c in range(1, ncol + 1):
+            cell = ws.cell(row=r, column=c)
+            cell.border = border
+            cell.fill = group_fill
+        g = ws.cell(row=r, column=1, value=heading)
+        g.font = bold_font
+        g.alignment = Alignment(horizontal="left", vertical="center")
+        r += 1
+        for d in section:
+            for c, h in enumerate(header, start=1):
+                cell = ws.cell(row=r, column=c, value=d[h])
+                cell.font = body_font
+                cell.border = border
+                cell.alignment = left_wrap if c in _WRAP_COLUMNS else centre
+            r += 1
+
+    # Notes under the table: the sentence, the rule, the generation time.
+    notes = [notice_sentence(rows, meta), rule_text(meta)]
+    gen = generated_text(meta)
+    if gen:
+        notes.append(gen)
+    r += 1
+    for text in notes:
+        ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=ncol)
+        cell = ws.cell(row=r, column=1, value=text)
+        cell.font = Font(name="宋体", size=10)
+        cell.alignment = Alignment(horizontal="left", vertical="top", wrap_text=True)
+        # merged cells do not auto-fit: about two width units per Chinese character
+        lines = max(1, -(-len(text) * 2 // int(sum(XLSX_COLUMN_WIDTHS[:ncol]) - 4)))
+        ws.row_dimensions[r].height = 14 * lines + 4
+        r += 1
+
+    for c, width in enumerate(XLSX_COLUMN_WIDTHS[:ncol], start=1):
+        ws.column_dimensions[get_column_letter(c)].width = width
+
+    ws.freeze_panes = ws.cell(row=XLSX_HEADER_ROW + 1, column=1)
+    ws.print_title_rows = f"{XLSX_HEADER_ROW}:{XLSX_HEADER_ROW}"
+    ws.print_area = f"A1:{last}{r - 1}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = 0.5
+    ws.page_margins.top = ws.page_margins.bottom = 0.7
+    ws.oddFooter.center.text = "第 &P 页，共 &N 页"
+    return wb
+
+
+def write_xlsx(rows: Iterable[ReportRow], meta: ReportMeta, dest: Dest) -> None:
+    """dest: a path or a binary stream."""
+    if isinstance(dest, (str, Path)):
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        dest = str(dest)
+    workbook(rows, meta).save(dest)
+
+
+# ---------------------------------------------------------------------------------- all
+
+def write_all(rows: Iterable[ReportRow], meta: ReportMeta, out_dir: str | Path) -> dict[str, Path]:
+    """Writes report.json, report.csv, report.md, report.html and report.xlsx into out_dir
+    (created if missing); returns {"json": path, "csv": ..., "md": ..., "html": ..., "xlsx": ...}."""
+    rows = list(rows)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    writers = {"json": write_json, "csv": write_csv, "md": write_markdown,
+               "html": write_html, "xlsx": write_xlsx}
+    paths = {}
+    for fmt, writer in writers.items():
+        path = out / FILENAMES[fmt]
+        writer(rows, meta, path)
+        paths[fmt] = path
+    return paths

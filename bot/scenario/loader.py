@@ -1,0 +1,91 @@
+"""Loading platform templates and site files, with errors that name file, key and reason."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot.config import describe_validation_error, read_toml
+from bot.errors import ConfigError
+from bot.scenario.schema import Scenario, SiteRecord
+
+# Keys a site may override in its platform template; behaviour itself stays in the template.
+OVERRIDABLE = {"selectors", "values", "limits", "time_formats", "status_map", "categories", "timeout_ms", "encoding"}
+
+
+def platforms_dir(scenarios_dir: Path) -> Path:
+    return Path(scenarios_dir) / "platforms"
+
+
+def _validation_error(err: ValidationError, where: str) -> ConfigError:
+    e = err.errors()[0]
+    if e["type"] == "union_tag_invalid":
+        loc = ".".join(str(p) for p in e["loc"])
+        return ConfigError(f"key '{loc}': unknown step op {e['input'].get('op')!r} "
+                           "(expected one of goto, fill, select, check, click, wait_for, captcha, extract, expect)", where=where)
+    return describe_validation_error(err, where)
+
+
+def load_platform_data(name: str, scenarios_dir: Path) -> tuple[dict[str, Any], Path]:
+    path = platforms_dir(scenarios_dir) / f"{name}.toml"
+    if not path.exists():
+        known = sorted(p.stem for p in platforms_dir(scenarios_dir).glob("*.toml"))
+        raise ConfigError(f"no platform template '{name}' (known: {', '.join(known) or 'none'})",
+                          where=str(path.parent))
+    return read_toml(path), path
+
+
+def load_platform(name: str, scenarios_dir: Path) -> Scenario:
+    data, path = load_platform_data(name, scenarios_dir)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as e:
+        raise _validation_error(e, str(path)) from None
+
+
+def merge_overrides(template: dict[str, Any], overrides: dict[str, Any], where: str) -> dict[str, Any]:
+    merged = copy.deepcopy(template)
+    for key, value in overrides.items():
+        if key not in OVERRIDABLE:
+            raise ConfigError(f"key 'overrides.{key}': cannot be overridden by a site "
+                              f"(allowed: {', '.join(sorted(OVERRIDABLE))})", where=where)
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def scenario_for(site: SiteRecord, scenarios_dir: Path, where: str = "") -> Scenario:
+    """The site's platform template with the site's overrides merged in, validated."""
+    data, path = load_platform_data(site.platform, scenarios_dir)
+    where = where or site.key or site.name
+    if site.platform_version is not None and site.platform_version != data.get("version", 1):
+        raise ConfigError(f"key 'platform_version': site written for {site.platform} v{site.platform_version}, "
+                          f"template is v{data.get('version', 1)}", where=where)
+    merged = merge_overrides(data, site.overrides, where)
+    try:
+        return Scenario.model_validate(merged)
+    except ValidationError as e:
+        raise _validation_error(e, f"{where} (platform {path.name} with overrides)") from None
+
+
+def load_site(path: Path) -> SiteRecord:
+    data = read_toml(path)
+    data.setdefault("key", path.stem)
+    try:
+        return SiteRecord.model_validate(data)
+    except ValidationError as e:
+        raise describe_validation_error(e, str(path)) from None
+
+
+def load_sites(paths: list[Path], scenarios_dir: Path) -> list[tuple[SiteRecord, Scenario]]:
+    """Loads and validates every site file and its merged scenario; the first fault raises."""
+    out = []
+    for p in paths:
+        site = load_site(p)
+        out.append((site, scenario_for(site, scenarios_dir, where=str(p))))
+    return out

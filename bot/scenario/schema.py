@@ -1,0 +1,198 @@
+"""The typed schema of scenarios (STYLE.md: steps are a closed vocabulary).
+
+A platform template holds the flows (`submit`, `query`, `list`) as steps, named selectors, the
+markers that tell success, rejection, not-found and each status, the field limits and the time
+formats. A step refers to a selector by name (`@title`) so that a site overrides one selector
+(`[overrides.selectors] title = "#newTitle"`) without copying the flow. An unknown step or a
+missing field fails at load time with the file, the key and the reason.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _StepBase(_Strict):
+    name: str = ""          # shown in timings, evidence file names and failure messages
+    timeout_ms: int | None = None
+
+
+class Goto(_StepBase):
+    op: Literal["goto"]
+    url: str                # template: "{base_url}/{mailbox}/query"
+
+
+class Fill(_StepBase):
+    op: Literal["fill"]
+    selector: str
+    value: str              # template: "{letter.title}"
+
+
+class Select(_StepBase):
+    op: Literal["select"]
+    selector: str
+    value: str | None = None
+    label: str | None = None
+    index: int | None = None
+
+    @model_validator(mode="after")
+    def _one_choice(self):
+        if sum(v is not None for v in (self.value, self.label, self.index)) != 1:
+            raise ValueError("give exactly one of value, label, index")
+        return self
+
+
+class Check(_StepBase):
+    op: Literal["check"]
+    selector: str           # a checkbox or radio button; may be a template
+
+
+class Click(_StepBase):
+    op: Literal["click"]
+    selector: str
+    # The click that sends the letter. A dry run stops before it; after it, an unknown
+    # outcome is `submit_uncertain`, never retried automatically.
+    final: bool = False
+
+
+class WaitFor(_StepBase):
+    op: Literal["wait_for"]
+    selector: str
+    state: Literal["attached", "detached", "visible", "hidden"] = "visible"
+
+
+class Captcha(_StepBase):
+    op: Literal["captcha"]
+    image: str              # the captcha image element
+    input: str              # where the answer goes
+
+
+class Extract(_StepBase):
+    op: Literal["extract"]
+    field: str              # tracking_code | password | status | reply_text | reply_unit | reply_time | ...
+    selector: str
+    attribute: str | None = None    # default: the element's text
+    pattern: str | None = None      # regex; group 1 (or the whole match) is the value
+    required: bool = True
+
+
+class Expect(_StepBase):
+    """Waits until one of several markers appears; the first one names the outcome.
+
+    Outcomes understood by the engine: success, rejected (the marker's text is the reason),
+    found, not_found, blocked. A template may name others; they are returned as is.
+    """
+
+    op: Literal["expect"]
+    outcomes: dict[str, str] = Field(min_length=1)    # outcome -> selector
+
+
+Step = Annotated[Union[Goto, Fill, Select, Check, Click, WaitFor, Captcha, Extract, Expect],
+                 Field(discriminator="op")]
+
+
+class Flow(_Strict):
+    steps: list[Step] = Field(min_length=1)
+
+
+class Limits(_Strict):
+    title_min: int = 1
+    title_max: int = 50
+    body_min: int = 1
+    body_max: int = 2000
+    # Characters the form refuses in an email address, e.g. "+" on some systems.
+    email_forbidden: str = ""
+
+
+class TimeFormats(_Strict):
+    # strptime formats tried in order for a displayed reply time; a format without %H means
+    # the site shows a date only, compared by date.
+    reply_time: list[str] = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+
+
+class Scenario(_Strict):
+    """A platform template with one site's overrides merged in."""
+
+    platform: str
+    version: int = 1
+    description: str = ""
+    encoding: str = "utf-8"
+    selectors: dict[str, str] = {}
+    values: dict[str, str] = {}           # fixed form values, e.g. a 提交对象 choice
+    limits: Limits = Limits()
+    time_formats: TimeFormats = TimeFormats()
+    # Status text as the site shows it -> pending | replied
+    status_map: dict[str, Literal["pending", "replied"]] = {}
+    # Categories the form offers, mapped from our 咨询/投诉/建议/求助.
+    categories: dict[str, str] = {}
+    flows: dict[Literal["submit", "query", "list"], Flow]
+    timeout_ms: int = 15_000
+
+    @model_validator(mode="after")
+    def _needs_submit_and_query(self):
+        for name in ("submit", "query"):
+            if name not in self.flows:
+                raise ValueError(f"flows.{name} is required")
+        finals = [s for s in self.flows["submit"].steps if isinstance(s, Click) and s.final]
+        if len(finals) != 1:
+            raise ValueError("flows.submit must have exactly one click with final = true")
+        for flow_name, flow in self.flows.items():
+            for i, step in enumerate(flow.steps):
+                for attr in ("selector", "image", "input"):
+                    sel = getattr(step, attr, None)
+                    if isinstance(sel, str) and sel.startswith("@") and sel[1:] not in self.selectors:
+                        raise ValueError(f"flows.{flow_name}.steps[{i}].{attr}: selector '{sel}' is not defined in [selectors]")
+                if isinstance(step, Expect):
+                    for outcome, sel in step.outcomes.items():
+                        if sel.startswith("@") and sel[1:] not in self.selectors:
+                            raise ValueError(f"flows.{flow_name}.steps[{i}].outcomes.{outcome}: selector '{sel}' is not defined in [selectors]")
+        return self
+
+    def selector(self, ref: str) -> str:
+        return self.selectors[ref[1:]] if ref.startswith("@") else ref
+
+
+MAILBOX_KINDS = ("leader", "mayor")
+
+
+class SiteRecord(_Strict):
+    """A site file: data only (identity, group, URL, platform and version, overrides)."""
+
+    key: str = ""                 # defaults to the file name without .toml
+    name: str
+    group: str
+    host_unit: str = ""
+    region: str = ""
+    base_url: str = Field(pattern=r"^https?://")
+    platform: str
+    platform_version: int | None = None   # the template version this site was written for
+    mailboxes: list[Literal["leader", "mayor"]] = Field(min_length=1)
+    mailbox_labels: dict[str, str] = {}   # e.g. {mayor = "县长信箱"}
+    valid_from: date | None = None
+    valid_to: date | None = None
+    overrides: dict = {}
+
+    @model_validator(mode="after")
+    def _dates(self):
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError("valid_to is before valid_from")
+        if len(set(self.mailboxes)) != len(self.mailboxes):
+            raise ValueError("mailboxes lists one twice")
+        return self
+
+    def mailbox_label(self, kind: str) -> str:
+        if kind in self.mailbox_labels:
+            return self.mailbox_labels[kind]
+        if kind == "leader":
+            return "领导信箱"
+        for suffix, label in (("县人民政府", "县长信箱"), ("区人民政府", "区长信箱"), ("市人民政府", "市长信箱")):
+            if self.name.endswith(suffix):
+                return label
+        return "市长信箱"
