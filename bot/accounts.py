@@ -17,7 +17,7 @@ from bot.errors import ConfigError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Identity(_Strict):
@@ -64,7 +64,9 @@ class Accounts(_Strict):
         names = {a.name for a in self.imap}
         for i, ident in enumerate(self.identity):
             if ident.imap_account and ident.imap_account not in names:
-                raise ValueError(f"identity[{i}].imap_account '{ident.imap_account}' names no [[imap]] account")
+                known = ", ".join(sorted(names)) or "none"
+                raise ValueError(f"key 'identity.{i}.imap_account': '{ident.imap_account}' names no "
+                                 f"[[imap]] account (defined: {known})")
         return self
 
 

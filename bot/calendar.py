@@ -8,7 +8,6 @@ published schedule are estimates, and every result that touches one says so.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -18,6 +17,7 @@ import holidays
 from holidays.countries.china import ChinaStaticHolidays
 
 from bot.clock import SHANGHAI, aware, local
+from bot.config import read_toml
 from bot.errors import ConfigError
 
 # The package carries a year's make-up working days only once the State Council has published
@@ -191,12 +191,7 @@ def load_overrides(path: Path) -> tuple[dict[date, Override], int | None]:
         reason = "调休上班"
     """
     where = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("file not found", where=where) from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"not valid TOML ({e})", where=where) from None
+    data = read_toml(path)
     allowed = {"official_through", "day"}
     for key in data:
         if key not in allowed:
@@ -204,11 +199,18 @@ def load_overrides(path: Path) -> tuple[dict[date, Override], int | None]:
     official = data.get("official_through")
     if official is not None and (not isinstance(official, int) or isinstance(official, bool)):
         raise ConfigError(f"key 'official_through': expected a year, got {official!r}", where=where)
+    days = data.get("day", [])
+    if not isinstance(days, list):
+        raise ConfigError(f"key 'day': expected an array of tables ([[day]]), got {days!r}", where=where)
     result: dict[date, Override] = {}
-    for i, entry in enumerate(data.get("day", [])):
+    for i, entry in enumerate(days):
         key = f"day[{i}]"
         if not isinstance(entry, dict):
             raise ConfigError(f"key '{key}': expected a table", where=where)
+        # Unknown keys first: a misspelt `workday` should be reported as such, not as missing.
+        extra = set(entry) - {"date", "workday", "reason"}
+        if extra:
+            raise ConfigError(f"key '{key}': unknown key '{sorted(extra)[0]}'", where=where)
         raw = entry.get("date")
         if isinstance(raw, date) and not isinstance(raw, datetime):
             day = raw
@@ -221,8 +223,5 @@ def load_overrides(path: Path) -> tuple[dict[date, Override], int | None]:
         if not isinstance(workday, bool):
             raise ConfigError(f"key '{key}.workday': expected true or false, got {workday!r}", where=where)
         reason = entry.get("reason") or ("调休上班" if workday else "休息日")
-        extra = set(entry) - {"date", "workday", "reason"}
-        if extra:
-            raise ConfigError(f"key '{key}': unknown key '{sorted(extra)[0]}'", where=where)
         result[day] = Override(workday, str(reason))
     return result, official

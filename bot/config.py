@@ -21,7 +21,7 @@ DEFAULT_DB_PATH = REPO_ROOT / "db" / "mailbox-bot.sqlite3"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class DatabaseConfig(_Strict):
@@ -60,6 +60,9 @@ class Config(_Strict):
 def describe_validation_error(err: ValidationError, where: str) -> ConfigError:
     """The first pydantic error as one line: file, dotted key, what was expected, the value."""
     e = err.errors()[0]
+    if e["type"] == "value_error" and not e["loc"]:
+        # A whole-model check (e.g. a cross reference): its message names the key itself.
+        return ConfigError(str(e["ctx"]["error"]), where=where)
     key = ".".join(str(p) for p in e["loc"]) or "(top level)"
     msg = e["msg"]
     if e["type"] == "extra_forbidden":
@@ -80,6 +83,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError("not UTF-8 text", where=str(path)) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"not valid TOML ({e})", where=str(path)) from None
+    except OSError as e:  # a directory, no permission, ...
+        raise ConfigError(f"cannot read the file ({e.strerror or e})", where=str(path)) from None
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -26,12 +26,6 @@ STATUS_FOR_STATE = {
 }
 
 
-def _cutoff(text: str | None) -> time | None:
-    if not text:
-        return None
-    hh, mm = text.split(":")
-    return time(int(hh), int(mm))
-
 
 def campaign_rows(db: Database, campaign_name: str, calendar: WorkCalendar,
                   generated_at: datetime | None = None) -> tuple[list[ReportRow], ReportMeta]:
@@ -41,7 +35,7 @@ def campaign_rows(db: Database, campaign_name: str, calendar: WorkCalendar,
             from bot.errors import UserError
 
             raise UserError(f"no campaign named {campaign_name!r}")
-        cutoff = _cutoff(campaign.cutoff)
+        cutoff = campaign.cutoff_time
         days = campaign.deadline_workdays
         rows: list[ReportRow] = []
         estimated = False

@@ -302,14 +302,8 @@ class CampaignWorker:
                 transition(s, letter, m.NEVER_VISIBLE, now, "never found by a query after submission", evidence)
         if letter.state in (m.SUBMITTED, m.NEVER_VISIBLE) and d.reply is None:
             deadline, _ = self.calendar.deadline(letter.submitted_at, letter.campaign.deadline_workdays,
-                                                 _cutoff(letter.campaign.cutoff))
+                                                 letter.campaign.cutoff_time)
             if now > deadline and letter.state == m.SUBMITTED:
                 transition(s, letter, m.OVERDUE, now, f"no reply by the deadline {deadline:%Y-%m-%d %H:%M}")
         letter.next_poll_at = self.poll_policy.next_after(now)
 
-
-def _cutoff(text: str | None) -> time | None:
-    if not text:
-        return None
-    hh, mm = text.split(":")
-    return time(int(hh), int(mm))

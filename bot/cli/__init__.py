@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from bot.cli import calendar_cmd, config_cmd, db_cmd
+from bot.cli import calendar_cmd, config_cmd, db_cmd, report_cmd
 from bot.cli.common import app_state
 from bot.errors import UserError
 
@@ -34,6 +34,7 @@ def _root(
 app.add_typer(calendar_cmd.app, name="calendar")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(config_cmd.app, name="config")
+app.command("report", help=report_cmd.HELP)(report_cmd.report)
 
 
 def _register_optional() -> None:
@@ -51,10 +52,24 @@ except ImportError:  # the modules arrive with the first end-to-end slice
 
 
 def main() -> None:
-    # Click (inside Typer) handles its own usage errors; everything the user can fix that our
-    # code finds is a UserError, printed as one line.
+    # Usage mistakes (Click's, inside Typer) and everything the user can fix that our code finds
+    # (UserError) come out as one line on stderr with exit code 2; never a traceback.
     try:
-        app()
+        code = app(standalone_mode=False)
     except UserError as e:
         print(f"mailbox-bot: error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        print("mailbox-bot: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:
+        if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
+            raise
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        message = " ".join(e.format_message().split())
+        if not message:       # no arguments: the help was shown, nothing went wrong
+            sys.exit(0)
+        print(f"mailbox-bot: error: {message}{hint}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

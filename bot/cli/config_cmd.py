@@ -28,6 +28,18 @@ def check(accounts: str = typer.Option(None, "--accounts", metavar="FILE",
 
 @app.command()
 def show() -> None:
-    """Print the effective configuration (defaults filled in) as JSON."""
+    """Print the effective configuration (defaults filled in) as JSON; passwords masked."""
     cfg = app_state.config.model_dump()
+    cfg["database"]["url"] = _hide_password(cfg["database"]["url"])
     typer.echo(json.dumps(cfg, ensure_ascii=False, indent=2))
+
+
+def _hide_password(url: str) -> str:
+    """A database URL may carry a password (postgresql://user:secret@host/db): never print it."""
+    from sqlalchemy.engine.url import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "(not a valid database URL)" if "@" in url else url

@@ -6,7 +6,7 @@ them (bot.campaign.derive) and can be recomputed at any time.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
@@ -80,6 +80,14 @@ class Campaign(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     letters: Mapped[list[Letter]] = relationship(back_populates="campaign")
+
+    @property
+    def cutoff_time(self) -> time | None:
+        """The receipt cut-off as a time of day, or None when the rule is off."""
+        if not self.cutoff:
+            return None
+        hh, mm = self.cutoff.split(":")
+        return time(int(hh), int(mm))
 
 
 class Letter(Base):
