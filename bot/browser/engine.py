@@ -75,6 +75,12 @@ class FlowResult:
     timings: list[StepTiming] = field(default_factory=list)
 
 
+# Selectors that document.querySelector understands as is (no Playwright extensions such as
+# :has-text(), >>, text= or xpath=).
+_PLAIN_CSS = re.compile(r"[#.\w\s\-\[\]='\"*^$|~>+:()]+")
+_PLAYWRIGHT_ONLY = re.compile(r":has-text|:text|>>|^text=|^xpath=|^//|:visible|:nth-match|:left-of|:right-of|:near|:above|:below")
+
+
 class _Namespace(dict):
     """format_map namespace: `{letter.title}` reads attributes or keys of nested values."""
 
@@ -96,7 +102,12 @@ class StepFailed(Exception):
 
 
 class Browser:
-    """One Chromium and a bounded pool of contexts."""
+    """One Chromium and a bounded pool of contexts.
+
+    A submission gets a brand-new context (nothing from another letter can leak into a form).
+    Polls reuse warm contexts, cleared of cookies between uses: a poll only reads, and
+    creating a context costs more than the poll itself.
+    """
 
     def __init__(self, executable_path: str = "", headless: bool = True, concurrency: int = 4,
                  slow_mo_ms: float | None = None, proxy: dict | None = None):
@@ -105,41 +116,64 @@ class Browser:
         self._proxy = proxy
         self._pw = None
         self._browser = None
+        self._idle: list = []          # warm (context, page) pairs for read-only flows
         self.user_agent: str | None = None
 
     async def __aenter__(self) -> "Browser":
         self._pw = await async_playwright().start()
         self._browser = await self._pw.chromium.launch(**self._launch)
+        probe = await self._browser.new_page()
         # A citizen's browser does not announce itself as headless.
-        self.user_agent = None
+        self.user_agent = (await probe.evaluate("navigator.userAgent")).replace("HeadlessChrome", "Chrome")
+        await probe.context.close()
         return self
 
     async def __aexit__(self, *exc) -> None:
+        for ctx, _page in self._idle:
+            await ctx.close()
+        self._idle.clear()
         if self._browser:
             await self._browser.close()
         if self._pw:
             await self._pw.stop()
 
+    async def _new_context(self, storage_state: str | None = None):
+        return await self._browser.new_context(
+            locale="zh-CN", timezone_id="Asia/Shanghai", user_agent=self.user_agent,
+            viewport={"width": 1280, "height": 900}, proxy=self._proxy, storage_state=storage_state)
+
     @asynccontextmanager
-    async def page(self, *, trace_path: str | None = None, storage_state: str | None = None):
+    async def page(self, *, fresh: bool = True, trace_path: str | None = None,
+                   storage_state: str | None = None):
+        """A page in its own context. `fresh=False` (read-only flows) may reuse a warm one."""
         async with self._slots:
-            if self.user_agent is None:
-                probe = await self._browser.new_page()
-                ua = await probe.evaluate("navigator.userAgent")
-                await probe.context.close()
-                self.user_agent = ua.replace("HeadlessChrome", "Chrome")
-            context = await self._browser.new_context(
-                locale="zh-CN", timezone_id="Asia/Shanghai", user_agent=self.user_agent,
-                viewport={"width": 1280, "height": 900}, proxy=self._proxy,
-                storage_state=storage_state)
+            reuse = not fresh and not trace_path and not storage_state
+            if reuse and self._idle:
+                context, page = self._idle.pop()
+            else:
+                context = await self._new_context(storage_state)
+                page = None
             if trace_path:
                 await context.tracing.start(screenshots=True, snapshots=True, sources=False)
+            if page is None:
+                page = await context.new_page()
+            healthy = True
             try:
-                yield await context.new_page()
+                yield page
+            except BaseException:
+                healthy = False
+                raise
             finally:
                 if trace_path:
                     await context.tracing.stop(path=trace_path)
-                await context.close()
+                if reuse and healthy:
+                    try:
+                        await context.clear_cookies()
+                        self._idle.append((context, page))
+                    except PlaywrightError:
+                        await context.close()
+                else:
+                    await context.close()
 
 
 class FlowRunner:
@@ -173,6 +207,8 @@ class FlowRunner:
                     return result
                 started = time.perf_counter()
                 timeout = step.timeout_ms or default_timeout
+                if isinstance(step, Extract) and not (i and isinstance(flow.steps[i - 1], Extract)):
+                    await self._prefetch(page, flow.steps, i, variables)
                 outcome = await self._step(page, step, variables, result, timeout, label)
                 timing = StepTiming(i, step.op, step.name or getattr(step, "selector", "") or getattr(step, "url", ""),
                                     (time.perf_counter() - started) * 1000)
@@ -244,11 +280,32 @@ class FlowRunner:
         result.captcha_by = self.captcha.label
         await page.locator(self._sel(step.input, variables)).first.fill(answer, timeout=timeout)
 
+    async def _prefetch(self, page: Page, steps: list, start: int, variables) -> None:
+        """Reads a run of consecutive extract steps in one round trip to the page when their
+        selectors are plain CSS (the common case); otherwise each step reads on its own."""
+        self._prefetched = {}
+        run = []
+        for step in steps[start:]:
+            if not isinstance(step, Extract):
+                break
+            run.append((id(step), self._sel(step.selector, variables), step.attribute))
+        if not all(_PLAIN_CSS.fullmatch(sel) and not _PLAYWRIGHT_ONLY.search(sel) for _, sel, _ in run):
+            return
+        values = await page.evaluate(
+            """(items) => items.map(([sel, attr]) => { const el = document.querySelector(sel);
+                   return el === null ? null : (attr ? el.getAttribute(attr) : el.textContent); })""",
+            [[sel, attr] for _, sel, attr in run])
+        self._prefetched = {key: value for (key, _, _), value in zip(run, values)}
+
     async def _extract(self, page: Page, step: Extract, variables, result: FlowResult, timeout: int, label: str):
-        loc = page.locator(self._sel(step.selector, variables)).first
-        value = None
-        if await loc.count():
-            value = await (loc.get_attribute(step.attribute) if step.attribute else loc.text_content())
+        prefetched = getattr(self, "_prefetched", {})
+        if id(step) in prefetched:
+            value = prefetched[id(step)]
+        else:
+            loc = page.locator(self._sel(step.selector, variables)).first
+            value = None
+            if await loc.count():
+                value = await (loc.get_attribute(step.attribute) if step.attribute else loc.text_content())
         if value is not None:
             value = " ".join(value.split())
             if step.pattern:

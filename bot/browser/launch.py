@@ -19,6 +19,8 @@ QUIET_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-dev-shm-usage",
+    # Headless pages need no GPU process; software compositing is cheaper on small machines.
+    "--disable-gpu",
 ]
 
 

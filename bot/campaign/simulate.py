@@ -84,7 +84,7 @@ async def simulate(roster: Roster, clock: SimClock, base_url: Callable[[str], st
     async with Browser(config.browser.executable_path, headless=config.browser.headless,
                        concurrency=config.browser.concurrency) as browser:
         worker = CampaignWorker(db, clock, browser, evidence, calendar, targets,
-                                captcha=DeclaredCaptchaAnswer(), poll=PollPolicy(every=camp.poll_every))
+                                captcha=DeclaredCaptchaAnswer(), poll=PollPolicy(calendar, every=camp.poll_every))
         with db.session() as s:
             worker.plan(s.get(m.Campaign, campaign_id), LetterWriter(seed), at=camp.submit_at)
         while True:

@@ -43,17 +43,46 @@ class Target:
 
 @dataclass
 class PollPolicy:
+    """When to look again at an open letter.
+
+    Every `every` during working hours of working days (Asia/Shanghai), and outside them only at
+    a few fixed moments: once in the evening of a working day, twice on a day off. Replies are
+    mostly written in office hours, and this keeps the load on a site (and the timing evidence)
+    where it matters: a reply shown with an office-hours time is checked within `every`.
+    """
+
+    calendar: WorkCalendar
     every: timedelta = timedelta(hours=2)
-    day_start: time = time(8, 0)      # polls run in the daytime, Asia/Shanghai;
-    day_end: time = time(20, 0)       # a site's reply at night is read the next morning
+    day_start: time = time(8, 0)
+    day_end: time = time(18, 0)
+    evening: tuple[time, ...] = (time(21, 0),)
+    day_off: tuple[time, ...] = (time(10, 0), time(16, 0))
 
     def next_after(self, now: datetime) -> datetime:
-        nxt = local(now + self.every)
-        if nxt.time() < self.day_start:
-            return datetime.combine(nxt.date(), self.day_start, tzinfo=SHANGHAI)
-        if nxt.time() > self.day_end:
-            return datetime.combine(nxt.date() + timedelta(days=1), self.day_start, tzinfo=SHANGHAI)
-        return nxt
+        return min(self._next_in_hours(now + self.every), self._next_off_hours_slot(now))
+
+    def _next_in_hours(self, t: datetime) -> datetime:
+        t = local(t)
+        for _ in range(60):
+            day = t.date()
+            if self.calendar.is_workday(day):
+                start = datetime.combine(day, self.day_start, tzinfo=SHANGHAI)
+                end = datetime.combine(day, self.day_end, tzinfo=SHANGHAI)
+                if t <= end:
+                    return max(t, start)
+            t = datetime.combine(day + timedelta(days=1), time(0), tzinfo=SHANGHAI)
+        return t
+
+    def _next_off_hours_slot(self, now: datetime) -> datetime:
+        day = local(now).date()
+        for _ in range(60):
+            slots = self.evening if self.calendar.is_workday(day) else self.day_off
+            for slot in slots:
+                when = datetime.combine(day, slot, tzinfo=SHANGHAI)
+                if when > now:
+                    return when
+            day += timedelta(days=1)
+        raise RuntimeError("no poll slot within 60 days")
 
 
 def parse_displayed_time(raw: str, formats: list[str]) -> tuple[datetime | None, bool]:
@@ -77,7 +106,7 @@ class CampaignWorker:
         self.calendar = calendar
         self.targets = targets                # site_id -> Target
         self.captcha = captcha
-        self.poll_policy = poll or PollPolicy()
+        self.poll_policy = poll or PollPolicy(calendar)
         self.on_event = on_event or (lambda kind, letter: None)
 
     # -- planning ----------------------------------------------------------------------
@@ -222,7 +251,7 @@ class CampaignWorker:
             target = self.targets[letter.mailbox.site_id]
             variables = self._variables(letter, target)
         runner = FlowRunner(target.scenario, self.evidence, site_name=target.record.name)
-        async with self.browser.page() as page:
+        async with self.browser.page(fresh=False) as page:
             result = await runner.run(page, "query", variables)
         at = self.clock.now()
         sc = target.scenario

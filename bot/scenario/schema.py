@@ -188,11 +188,20 @@ class SiteRecord(_Strict):
         return self
 
     def mailbox_label(self, kind: str) -> str:
-        if kind in self.mailbox_labels:
-            return self.mailbox_labels[kind]
-        if kind == "leader":
-            return "领导信箱"
-        for suffix, label in (("县人民政府", "县长信箱"), ("区人民政府", "区长信箱"), ("市人民政府", "市长信箱")):
-            if self.name.endswith(suffix):
-                return label
-        return "市长信箱"
+        return self.mailbox_labels.get(kind) or default_mailbox_label(self.name, kind)
+
+
+def default_mailbox_label(site_name: str, kind: str) -> str:
+    """领导信箱, or for the head's mailbox 市长/县长/区长信箱 by what kind of place the site is."""
+    if kind == "leader":
+        return "领导信箱"
+    name = site_name
+    for suffix in ("人民政府", "管理委员会", "政府"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    if name.endswith("县"):
+        return "县长信箱"
+    if name.endswith("区"):
+        return "区长信箱"
+    return "市长信箱"

@@ -1,0 +1,301 @@
+"""The sandbox roster: which simulated sites exist and how each one behaves.
+
+A roster is a TOML file with one `[campaign]` table and one `[[site]]` table per site, in the
+order the inspection notice lists them (government portals first, then city departments). It is
+a contract shared by the sandbox, the demo and the tests, so it is validated strictly: unknown
+keys are refused, and every mistake is a one-line `ConfigError` naming the file, the key path
+(`site[3].platform`, sites counted from 1 as in the default slugs `site-03`) and what was
+expected. See docs/sandbox.md for the format.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
+                      PrivateAttr, ValidationError, field_validator, model_validator)
+
+from bot.clock import aware
+from bot.config import read_toml
+from bot.errors import ConfigError
+
+PLATFORMS = ("jact", "legacy", "minimal")
+MAILBOXES = ("leader", "mayor")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_DURATION_RE = re.compile(r"(\d+)\s*([smhd])")
+_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def default_roster_path() -> Path:
+    """The bundled roster: the Baoji city 2024 Q2 check (54 sites)."""
+    return Path(__file__).resolve().parent / "sandbox" / "rosters" / "baoji-2024q2.toml"
+
+
+# -- value parsers (raise ValueError with the expectation; the loader adds file and key) ------
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return aware(value)
+    if isinstance(value, str):
+        try:
+            return aware(datetime.fromisoformat(value.strip()))
+        except ValueError:
+            pass
+    raise ValueError("expected an ISO 8601 date-time such as 2024-04-26T10:00:00+08:00 "
+                     "(naive = Asia/Shanghai)")
+
+
+def _parse_at(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str):
+        m = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
+        if m and int(m[1]) < 24 and int(m[2]) < 60:
+            return time(int(m[1]), int(m[2]))
+    raise ValueError("expected a time of day HH:MM, e.g. \"14:30\"")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """"30m", "2h", "1d", "1h30m" -> timedelta (positive)."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        parts = _DURATION_RE.findall(text)
+        if parts and _DURATION_RE.sub("", text).strip() == "":
+            delta = timedelta(0)
+            for number, unit in parts:
+                delta += timedelta(**{_UNIT[unit]: int(number)})
+            if delta > timedelta(0):
+                return delta
+    raise ValueError("expected a positive duration such as \"30m\", \"2h\" or \"1d\"")
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_parse_time)]
+ClockTime = Annotated[time, BeforeValidator(_parse_at)]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _nonneg(n: int) -> int:
+    if n < 0:
+        raise ValueError(f"expected a number of working days >= 0, got {n}")
+    return n
+
+
+Workdays = Annotated[int, Field(strict=True), AfterValidator(_nonneg)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RosterCampaign(_Strict):
+    name: str = Field(min_length=1)
+    submit_at: Timestamp
+    end_at: Timestamp
+    deadline_workdays: Workdays = 5
+    poll_every: Duration = timedelta(hours=2)
+
+
+class ReplyRule(_Strict):
+    """Reply on the `workdays`-th working day after the day of receipt (0 = that day), at `at`."""
+    workdays: Workdays
+    at: ClockTime = time(16, 0)
+
+
+class DeleteRule(_Strict):
+    """The letter disappears on the `workdays`-th working day after the day of receipt, at `at`."""
+    workdays: Workdays
+    at: ClockTime = time(9, 0)
+
+
+class BackdateRule(_Strict):
+    """The displayed reply time is `workdays` working days earlier than the real one."""
+    workdays: Workdays
+
+
+class RosterSite(_Strict):
+    name: str = Field(min_length=1)
+    group: str = Field(min_length=1)
+    platform: str
+    mailboxes: list[str]
+    slug: str | None = None
+    region: str | None = None
+    captcha: Annotated[bool, Field(strict=True)] = False
+    reply: ReplyRule | None = None
+    delete: DeleteRule | None = None
+    backdate: BackdateRule | None = None
+
+    @field_validator("platform")
+    @classmethod
+    def _known_platform(cls, v: str) -> str:
+        if v not in PLATFORMS:
+            raise ValueError(f"unknown platform; expected one of: {', '.join(PLATFORMS)}")
+        return v
+
+    @field_validator("mailboxes")
+    @classmethod
+    def _known_mailboxes(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError(f"expected a non-empty list of: {', '.join(MAILBOXES)}")
+        for m in v:
+            if m not in MAILBOXES:
+                raise ValueError(f"unknown mailbox {m!r}; expected some of: {', '.join(MAILBOXES)}")
+        if len(set(v)) != len(v):
+            raise ValueError("a mailbox is listed twice")
+        return v
+
+    @field_validator("slug")
+    @classmethod
+    def _url_safe(cls, v: str | None) -> str | None:
+        if v is not None and not SLUG_RE.match(v):
+            raise ValueError("expected a URL-safe key: lower-case letters, digits, '-' or '_', "
+                             f"starting with a letter or digit, got {v!r}")
+        return v
+
+
+class Roster(_Strict):
+    campaign: RosterCampaign
+    site: list[RosterSite] = Field(min_length=1)
+    _source: str = PrivateAttr("(in memory)")
+
+    @property
+    def source(self) -> str:
+        """The file the roster came from."""
+        return self._source
+
+    @model_validator(mode="after")
+    def _default_slugs(self) -> "Roster":
+        for i, s in enumerate(self.site, start=1):
+            if s.slug is None:
+                s.slug = f"site-{i:02d}"
+        return self
+
+    @property
+    def sites(self) -> list[RosterSite]:
+        return self.site
+
+    def by_name(self, name: str) -> RosterSite:
+        for s in self.site:
+            if s.name == name:
+                return s
+        raise KeyError(f"no site named {name!r} in roster {self.source}")
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+def load_roster(path: str | Path) -> Roster:
+    """Reads and validates a roster file; any mistake is a one-line ConfigError."""
+    path = Path(path)
+    return roster_from_dict(read_toml(path), where=str(path))
+
+
+def roster_from_dict(data: dict[str, Any], where: str = "(in memory)") -> Roster:
+    """Validates roster data already parsed (used by `load_roster`, handy for tests and demos)."""
+    try:
+        roster = Roster.model_validate(data)
+    except ValidationError as e:
+        raise _describe(e, data, where) from None
+    roster._source = where
+    _check_whole(roster, where)
+    return roster
+
+
+def _site_label(data: dict[str, Any], index: int) -> str:
+    sites = data.get("site")
+    name = None
+    if isinstance(sites, list) and 0 <= index < len(sites) and isinstance(sites[index], dict):
+        name = sites[index].get("name")
+    return f"site {index + 1} {name!r}" if isinstance(name, str) else f"site {index + 1}"
+
+
+def _key_path(loc: tuple) -> tuple[str, int | None]:
+    """('site', 2, 'reply', 'at') -> ('site[3].reply.at', 2); pydantic's union tags dropped."""
+    parts: list[str] = []
+    site_index = None
+    for i, p in enumerate(loc):
+        if isinstance(p, int):
+            if i == 1 and loc[0] == "site":
+                site_index = p
+                parts[-1] += f"[{p + 1}]"
+            else:
+                parts[-1] += f"[{p}]"
+        elif str(p).startswith(("function-", "nullable")):  # pydantic's validator tags
+            continue
+        else:
+            parts.append(str(p))
+    return ".".join(parts) or "(top level)", site_index
+
+
+def _describe(err: ValidationError, data: dict[str, Any], where: str) -> ConfigError:
+    e = err.errors()[0]
+    key, site_index = _key_path(tuple(e["loc"]))
+    kind = e["type"]
+    value = e.get("input")
+    if kind == "extra_forbidden":
+        msg = "unknown key"
+        if re.fullmatch(r"site\[\d+\]\.[^.]+", key):
+            msg += (" (expected: name, group, platform, mailboxes, slug, region, captcha, reply, "
+                    "delete, backdate)")
+        elif re.fullmatch(r"site\[\d+\]\.(reply|delete)\.[^.]+", key):
+            msg += " (expected: workdays, at)"
+        elif re.fullmatch(r"site\[\d+\]\.backdate\.[^.]+", key):
+            msg += " (expected: workdays)"
+        elif key.startswith("campaign."):
+            msg += " (expected: name, submit_at, end_at, deadline_workdays, poll_every)"
+        elif "." not in key:
+            msg += " (expected: campaign, site)"
+        value = None
+    elif kind == "missing":
+        msg = "required key is missing"
+        value = None
+    elif kind == "value_error":
+        msg = str(e.get("ctx", {}).get("error") or e["msg"]).removeprefix("Value error, ")
+        if "got" in msg:
+            value = None
+    elif kind in ("int_type", "int_parsing", "int_from_float"):
+        msg = "expected a whole number"
+    elif kind in ("bool_type", "bool_parsing"):
+        msg = "expected true or false"
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        msg = "expected a table"
+        value = None if isinstance(value, dict) else value
+    elif kind == "list_type":
+        msg = "expected a list" if key != "site" else "expected [[site]] tables"
+    elif kind == "too_short":
+        msg = "expected at least one [[site]]" if key == "site" else "must not be empty"
+        value = None
+    else:
+        msg = e["msg"]
+    shown = "" if value is None or isinstance(value, (dict, list)) and kind != "list_type" else f", got {value!r}"
+    label = f" ({_site_label(data, site_index)})" if site_index is not None else ""
+    return ConfigError(f"key '{key}'{label}: {msg}{shown}", where=where)
+
+
+def _check_whole(roster: Roster, where: str) -> None:
+    c = roster.campaign
+    if c.end_at <= c.submit_at:
+        raise ConfigError(f"key 'campaign.end_at': {c.end_at.isoformat()} is not after "
+                          f"campaign.submit_at {c.submit_at.isoformat()}", where=where)
+    names: dict[str, int] = {}
+    slugs: dict[str, int] = {}
+    for i, s in enumerate(roster.site, start=1):
+        if s.name in names:
+            raise ConfigError(f"key 'site[{i}].name' (site {i} {s.name!r}): duplicate site name, "
+                              f"already used by site[{names[s.name]}]", where=where)
+        names[s.name] = i
+        if s.backdate is not None and s.reply is None:
+            raise ConfigError(f"key 'site[{i}].backdate' (site {i} {s.name!r}): needs a 'reply' "
+                              "rule (a site that never replies shows no reply time)", where=where)
+        if s.slug in slugs:
+            raise ConfigError(f"key 'site[{i}].slug' (site {i} {s.name!r}): duplicate slug "
+                              f"{s.slug!r}, already used by site[{slugs[s.slug]}]", where=where)
+        slugs[s.slug] = i
+
+
+__all__ = ["PLATFORMS", "MAILBOXES", "Roster", "RosterCampaign", "RosterSite", "ReplyRule",
+           "DeleteRule", "BackdateRule", "load_roster", "roster_from_dict", "default_roster_path",
+           "parse_duration"]

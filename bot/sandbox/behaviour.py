@@ -1,0 +1,109 @@
+"""What a simulated site does with a letter, decided from the roster and the clock alone.
+
+Nothing is scheduled: every page works out a letter's state from `clock.now()` at request time,
+so a simulated clock can jump a week and the sites are instantly where they would have been.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import Enum
+
+from bot.calendar import WorkCalendar
+from bot.clock import SHANGHAI, local
+from bot.roster import RosterSite
+
+IN_PROGRESS_AFTER = timedelta(hours=1)   # 待处理 -> 办理中
+TOO_SOON_FALLBACK = timedelta(minutes=30)
+
+
+class Status(str, Enum):
+    PENDING = "pending"          # 待处理: just received
+    IN_PROGRESS = "in_progress"  # 办理中: an hour after receipt
+    FINISHED = "finished"        # 已办结: replied
+    GONE = "gone"                # deleted: every page acts as if it never existed
+
+
+@dataclass(frozen=True)
+class Timeline:
+    received_at: datetime
+    in_progress_at: datetime
+    reply_at: datetime | None            # when the reply appears
+    displayed_reply_at: datetime | None  # the reply time the site shows (backdated or not)
+    delete_at: datetime | None
+
+    def status(self, now: datetime) -> Status:
+        if self.delete_at is not None and now >= self.delete_at:
+            return Status.GONE
+        if self.reply_at is not None and now >= self.reply_at:
+            return Status.FINISHED
+        if now >= self.in_progress_at:
+            return Status.IN_PROGRESS
+        return Status.PENDING
+
+
+class Behaviour:
+    """One site's script: reply, deletion and backdating rules from its roster entry."""
+
+    def __init__(self, site: RosterSite, calendar: WorkCalendar):
+        self.site = site
+        self.calendar = calendar
+
+    def timeline(self, received_at: datetime) -> Timeline:
+        s = local(received_at)
+        reply_at = displayed = delete_at = None
+        if self.site.reply is not None:
+            reply_at = self._after(s, self.site.reply.workdays, self.site.reply.at)
+            displayed = reply_at
+            if self.site.backdate is not None:
+                day = self.nth_workday_before(local(reply_at).date(), self.site.backdate.workdays)
+                displayed = datetime.combine(day, local(reply_at).timetz())
+        if self.site.delete is not None:
+            delete_at = self._after(s, self.site.delete.workdays, self.site.delete.at)
+        return Timeline(s, s + IN_PROGRESS_AFTER, reply_at, displayed, delete_at)
+
+    def _after(self, s: datetime, workdays: int, at: time) -> datetime:
+        day = self.calendar.nth_workday_after(s.date(), workdays)
+        when = datetime.combine(day, at, tzinfo=SHANGHAI)
+        return when if when > s else s + TOO_SOON_FALLBACK
+
+    def nth_workday_before(self, day: date, n: int) -> date:
+        """The n-th working day strictly before `day` (n = 0: `day` itself)."""
+        d = day
+        for _ in range(n):
+            d -= timedelta(days=1)
+            while not self.calendar.is_workday(d):
+                d -= timedelta(days=1)
+        return d
+
+
+_OPENINGS = [
+    "您好！您通过本网站{mailbox}反映的《{title}》已收悉，感谢您对我们工作的关心和支持。",
+    "您好！您于{received}提交的《{title}》来信收悉，现答复如下。",
+    "尊敬的网友：您好！关于您反映的《{title}》相关问题，我单位高度重视，现将有关情况答复如下。",
+]
+_MIDDLES = [
+    "经认真研究并与相关科室核实，您反映的问题属于我单位职责范围，我们已安排专人跟进办理，"
+    "相关政策依据及办理流程可登录本网站“政策文件”栏目查阅。",
+    "经调查了解，您所咨询的事项可按照现行规定到政务服务中心相关窗口办理，"
+    "办理时请携带本人有效身份证件及相关证明材料。",
+    "针对您提出的意见建议，我们已转交业务科室研究，将在今后的工作中认真吸纳，进一步改进工作。",
+]
+_CLOSINGS = [
+    "如有其他疑问，请在工作日上班时间拨打咨询电话0917-{phone}。再次感谢您的来信！",
+    "感谢您对{unit}工作的理解和支持！",
+    "欢迎您继续关注和监督我们的工作。",
+]
+
+
+def reply_text(*, title: str, unit: str, mailbox_label: str, received_at: datetime,
+               tracking_code: str) -> str:
+    """A plausible, polite answer that names the letter; stable for a given letter."""
+    h = hashlib.sha256(tracking_code.encode()).digest()
+    fields = {"title": title, "unit": unit, "mailbox": mailbox_label,
+              "received": f"{local(received_at):%Y年%m月%d日}",
+              "phone": f"{3_000_000 + int.from_bytes(h[3:6], 'big') % 6_000_000}"}
+    return "".join([_OPENINGS[h[0] % 3], _MIDDLES[h[1] % 3], _CLOSINGS[h[2] % 3]]).format(**fields) \
+        + f"\n{unit}"

@@ -1,0 +1,144 @@
+"""What the three archetypes share: requests, responses, the per-site context, rendering."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import jinja2
+
+from bot.clock import local
+from bot.roster import RosterSite
+from bot.sandbox.behaviour import Behaviour, Status, Timeline, reply_text
+from bot.sandbox.store import ReceivedLetter, Store
+from bot.scenario.schema import default_mailbox_label
+
+if TYPE_CHECKING:
+    from bot.sandbox.server import Sandbox
+
+MOBILE_RE = re.compile(r"^1[3-9][0-9]{9}$")
+EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+@dataclass
+class Request:
+    method: str                   # GET | POST | HEAD
+    rest: str                     # the path after /<slug>/<mailbox>/, e.g. "write", "list/data.js"
+    query: dict[str, str]
+    form: dict[str, str]
+    raw_body: bytes = b""
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/html; charset=utf-8"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def redirect(location: str) -> Response:
+    return Response(302, b"", "text/html; charset=utf-8", [("Location", quote(location, safe="/?=&:%"))])
+
+
+def mailbox_label(site: RosterSite, mailbox: str) -> str:
+    """The sandbox names its mailboxes as the scenario side does by default (one rule)."""
+    return default_mailbox_label(site.name, mailbox)
+
+
+@dataclass(frozen=True)
+class LetterView:
+    """A letter as its site shows it now."""
+    letter: ReceivedLetter
+    timeline: Timeline
+    status: Status
+    unit: str
+    reply: str | None
+
+    @property
+    def received(self) -> datetime:
+        return local(self.letter.received_at)
+
+    @property
+    def displayed_reply_at(self) -> datetime | None:
+        t = self.timeline.displayed_reply_at
+        return local(t) if t is not None and self.status is Status.FINISHED else None
+
+    @property
+    def finished(self) -> bool:
+        return self.status is Status.FINISHED
+
+
+@dataclass
+class SiteContext:
+    sandbox: "Sandbox"
+    site: RosterSite
+    index: int            # 1-based roster position
+    mailbox: str
+    behaviour: Behaviour
+
+    @property
+    def prefix(self) -> str:
+        return f"/{self.site.slug}/{self.mailbox}"
+
+    @property
+    def label(self) -> str:
+        return mailbox_label(self.site, self.mailbox)
+
+    @property
+    def store(self) -> Store:
+        return self.sandbox.store
+
+    def now(self) -> datetime:
+        return self.sandbox.clock.now()
+
+    def view(self, letter: ReceivedLetter) -> LetterView:
+        timeline = self.behaviour.timeline(letter.received_at)
+        status = timeline.status(self.now())
+        reply = None
+        if status is Status.FINISHED:
+            reply = reply_text(title=letter.title, unit=self.site.name, mailbox_label=self.label,
+                               received_at=letter.received_at, tracking_code=letter.tracking_code)
+        return LetterView(letter, timeline, status, self.site.name, reply)
+
+    def visible(self, letter: ReceivedLetter | None) -> LetterView | None:
+        """The letter's view, or None when there is no such letter or it was deleted."""
+        if letter is None:
+            return None
+        v = self.view(letter)
+        return None if v.status is Status.GONE else v
+
+    def receive(self, **fields) -> ReceivedLetter:
+        return self.store.add(site=self.site.name, slug=self.site.slug,
+                              platform=self.site.platform, mailbox=self.mailbox,
+                              received_at=self.now(), **fields)
+
+
+class Platform:
+    """One CMS family. Subclasses map `rest` paths to pages; None means 404."""
+
+    name = ""
+    encoding = "utf-8"
+    server_header = "nginx"
+
+    def __init__(self, env: jinja2.Environment):
+        self.env = env
+
+    def handle(self, ctx: SiteContext, req: Request) -> Response | None:
+        raise NotImplementedError
+
+    def render(self, ctx: SiteContext, template: str, http_status: int = 200, **values) -> Response:
+        html = self.env.get_template(template).render(
+            site=ctx.site, prefix=ctx.prefix, label=ctx.label, site_home=f"/{ctx.site.slug}/",
+            mailbox=ctx.mailbox, now=local(ctx.now()), **values)
+        body = html.encode(self.encoding, errors="xmlcharrefreplace")
+        charset = "gbk" if self.encoding == "gbk" else "utf-8"
+        return Response(http_status, body, f"text/html; charset={charset}")
+
+
+def normalise_text(value: str) -> str:
+    """Browsers send textarea line breaks as CRLF; sites store LF."""
+    return value.replace("\r\n", "\n").replace("\r", "\n")

@@ -1,0 +1,232 @@
+"""The sandbox HTTP server: every roster site on one loopback port, under `/<slug>/`.
+
+It behaves like a set of websites and nothing more: no page knows who is asking, and there is
+no shortcut for tests. Tests and the demo look inside only through this Python API
+(`received()`, `timeline()`, `captcha_answer()`), never through the pages.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import traceback
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable
+from urllib.parse import parse_qs, urlsplit
+
+import jinja2
+
+from bot.calendar import WorkCalendar
+from bot.clock import Clock, utc
+from bot.roster import Roster, RosterSite
+from bot.sandbox.behaviour import Behaviour, Timeline
+from bot.sandbox.platforms import make_platforms
+from bot.sandbox.platforms.base import Request, Response, SiteContext, mailbox_label, redirect
+from bot.sandbox.platforms.legacy import ViewState
+from bot.sandbox.store import ReceivedLetter, Store
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+MAX_BODY = 1_000_000
+
+
+def make_env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+class Sandbox:
+    """The simulated portal. Use as a context manager, or `start()` / `stop()`."""
+
+    def __init__(self, roster: Roster, clock: Clock, host: str = "127.0.0.1", port: int = 0,
+                 calendar: WorkCalendar | None = None, log: Callable[[str], None] | None = None):
+        self.roster = roster
+        self.clock = clock
+        self.host = host
+        self.port = port
+        self.calendar = calendar or WorkCalendar()
+        self.log = log
+        self.store = Store()
+        self.viewstate = ViewState()
+        self.env = make_env()
+        self.platforms = make_platforms(self.env)
+        self._sites: dict[str, tuple[int, RosterSite, Behaviour]] = {}
+        for i, site in enumerate(roster.site, start=1):
+            self._sites[site.slug] = (i, site, Behaviour(site, self.calendar))
+        self._by_name = {site.name: site for site in roster.site}
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle -----------------------------------------------------------------------
+    def start(self) -> "Sandbox":
+        if self._server is not None:
+            return self
+        server = _Server((self.host, self.port), _Handler)
+        server.sandbox = self
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="sandbox-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- what tests and the demo may ask ------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The root index page (a list of all sites)."""
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running: call start() first")
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        return f"http://{host}:{self.port}"
+
+    def base_url(self, site_name: str) -> str:
+        return f"{self.url}/{self._site(site_name).slug}"
+
+    def mailbox_url(self, site_name: str, mailbox: str) -> str:
+        return f"{self.base_url(site_name)}/{mailbox}/"
+
+    def received(self, site_name: str | None = None) -> list[ReceivedLetter]:
+        """Every letter the sandbox accepted (deleted ones too), oldest first."""
+        slug = None if site_name is None else self._site(site_name).slug
+        return self.store.letters(slug)
+
+    def timeline(self, letter: ReceivedLetter) -> Timeline:
+        """When the letter's site replies / deletes it (for tests and demo reports)."""
+        return self._sites[letter.slug][2].timeline(letter.received_at)
+
+    def captcha_answer(self, token: str) -> str | None:
+        """The digits of a captcha image (the `yzmKey` of a jact form); for a solver hook."""
+        return self.store.captcha_answer(token)
+
+    def mailbox_label(self, site_name: str, mailbox: str) -> str:
+        return mailbox_label(self._site(site_name), mailbox)
+
+    def _site(self, name: str) -> RosterSite:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"no site named {name!r} in the sandbox roster ({self.roster.source})") from None
+
+    # -- routing --------------------------------------------------------------------------
+    def route(self, method: str, target: str, body: bytes, content_type: str) -> tuple[Response, str]:
+        """(response, server header) for one request."""
+        parts = urlsplit(target)
+        path = parts.path
+        if path == "/":
+            return self._page("index.html", sites=self._index_rows()), "nginx"
+        segments = path.lstrip("/").split("/")
+        entry = self._sites.get(segments[0])
+        if entry is None:
+            return self._not_found(), "nginx"
+        index, site, behaviour = entry
+        platform = self.platforms[site.platform]
+        if len(segments) == 1:
+            return redirect(f"/{site.slug}/"), platform.server_header
+        if len(segments) == 2 and segments[1] in ("", "index.html"):
+            boxes = [(m, mailbox_label(site, m)) for m in site.mailboxes]
+            return self._page("site.html", site=site, boxes=boxes), platform.server_header
+        mailbox = segments[1]
+        if mailbox not in site.mailboxes:
+            return self._not_found(), platform.server_header
+        if len(segments) == 2:
+            return redirect(f"/{site.slug}/{mailbox}/"), platform.server_header
+        rest = "/".join(segments[2:])
+        enc = platform.encoding
+        query = _fields(parts.query, enc)
+        form = {}
+        if method == "POST" and content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+            form = _fields(body.decode("latin-1"), enc)
+        ctx = SiteContext(self, site, index, mailbox, behaviour)
+        resp = platform.handle(ctx, Request(method, rest, query, form, body))
+        return (resp or self._not_found()), platform.server_header
+
+    def _index_rows(self) -> list[dict]:
+        return [{"index": i, "site": site,
+                 "boxes": [(m, mailbox_label(site, m)) for m in site.mailboxes]}
+                for i, site, _ in self._sites.values()]
+
+    def _page(self, template: str, status: int = 200, **values) -> Response:
+        html = self.env.get_template(template).render(roster=self.roster, **values)
+        return Response(status, html.encode("utf-8"))
+
+    def _not_found(self) -> Response:
+        return self._page("404.html", status=404)
+
+
+def _fields(text: str, encoding: str) -> dict[str, str]:
+    """First value of each field; browsers encode form data in the page's charset."""
+    parsed = parse_qs(text, keep_blank_values=True, encoding=encoding, errors="replace")
+    return {k: v[0] for k, v in parsed.items()}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    sandbox: Sandbox
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = 30
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib signature)
+        log = self.server.sandbox.log
+        if log is not None:
+            log(f"{self.address_string()} {format % args}")
+
+    def date_time_string(self, timestamp=None) -> str:
+        # The sandbox's time is the injected clock's, in headers too.
+        return format_datetime(utc(self.server.sandbox.clock.now()), usegmt=True)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        sandbox = self.server.sandbox
+        server_header = "nginx"
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                resp = Response(413, b"<h1>413 Request Entity Too Large</h1>")
+            else:
+                body = self.rfile.read(length) if length > 0 else b""
+                resp, server_header = sandbox.route(method, self.path, body,
+                                                    self.headers.get("Content-Type", ""))
+        except Exception:  # a bug in the sandbox: answer 500 like a site, and say why on stderr
+            traceback.print_exc(file=sys.stderr)
+            resp = Response(500, b"<h1>500 Internal Server Error</h1>")
+        self.send_response_only(resp.status)
+        self.send_header("Server", server_header)
+        self.send_header("Date", self.date_time_string())
+        self.send_header("Content-Type", resp.content_type)
+        self.send_header("Content-Length", str(len(resp.body)))
+        self.send_header("Connection", "close")
+        for name, value in resp.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if method != "HEAD":
+            self.wfile.write(resp.body)
+        self.log_request(resp.status)

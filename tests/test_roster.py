@@ -1,0 +1,141 @@
+"""The roster format: the bundled Baoji roster, and one-line errors naming file and key."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, time, timedelta
+
+import pytest
+
+from bot.clock import SHANGHAI
+from bot.errors import ConfigError
+from bot.roster import default_roster_path, load_roster
+
+REQUIRED_DEPARTMENTS = ["宝鸡市经济合作局", "宝鸡港务区管理委员会", "宝鸡市住房公积金管理中心",
+                        "宝鸡市应急管理局", "宝鸡市文化和旅游局", "宝鸡市自然资源和规划局"]
+COUNTIES = ["渭滨区", "金台区", "陈仓区", "凤翔区", "岐山县", "扶风县", "眉县", "陇县", "千阳县",
+            "麟游县", "凤县", "太白县"]
+
+
+@pytest.fixture(scope="module")
+def baoji():
+    return load_roster(default_roster_path())
+
+
+def test_bundled_roster_campaign(baoji):
+    c = baoji.campaign
+    assert c.name == "2024Q2"
+    assert c.submit_at == datetime(2024, 4, 26, 10, 0, tzinfo=SHANGHAI)
+    assert c.end_at == datetime(2024, 5, 31, 18, 0, tzinfo=SHANGHAI)
+    assert c.deadline_workdays == 5 and c.poll_every == timedelta(hours=2)
+
+
+def test_bundled_roster_sites(baoji):
+    sites = baoji.site
+    assert len(sites) == 54
+    groups = [s.group for s in sites]
+    portals = groups.count("政府门户网站")
+    assert groups == ["政府门户网站"] * portals + ["市级部门网站"] * (54 - portals)
+    names = [s.name for s in sites]
+    assert names[0] == "宝鸡市人民政府"
+    for county in COUNTIES:
+        assert f"{county}人民政府" in names[:portals]
+    for name in REQUIRED_DEPARTMENTS:
+        assert name in names[portals:]
+    assert all(s.mailboxes == ["leader", "mayor"] for s in sites[:portals])
+    assert all("leader" in s.mailboxes for s in sites)
+    assert set(Counter(s.platform for s in sites)) == {"jact", "legacy", "minimal"}
+    assert all(s.region and s.slug for s in sites)
+    assert all(s.region == "宝鸡市" for s in sites[portals:])
+
+
+def test_bundled_roster_behaviours(baoji):
+    by_name = {s.name: s for s in baoji.site}
+    replies = [s.reply.workdays if s.reply else None for s in baoji.site]
+    assert replies.count(0) == 20
+    assert all(s.reply.at > time(10, 30) for s in baoji.site if s.reply and s.reply.workdays == 0)
+    assert sum(1 for r in replies if r is not None and 1 <= r <= 5) == 31
+    assert {1, 2, 3, 4, 5} <= set(replies)
+    assert by_name["宝鸡市应急管理局"].reply.workdays == 7
+    assert by_name["宝鸡港务区管理委员会"].reply is None and by_name["宝鸡港务区管理委员会"].delete is None
+    culture = by_name["宝鸡市文化和旅游局"]
+    assert culture.reply is None and culture.delete.workdays == 2 and culture.delete.at == time(9, 0)
+    backdated = [s for s in baoji.site if s.backdate]
+    assert len(backdated) == 1
+    assert backdated[0].backdate.workdays == 1 and backdated[0].reply.workdays == 3
+    assert sum(1 for s in baoji.site if s.delete) == 1
+
+
+VALID = '''
+[campaign]
+name = "t"
+submit_at = "2024-04-26T10:00:00+08:00"
+end_at = "2024-05-31T18:00:00"
+poll_every = "30m"
+
+[[site]]
+name = "甲局"
+group = "市级部门网站"
+platform = "jact"
+mailboxes = ["leader"]
+
+[[site]]
+name = "乙局"
+group = "市级部门网站"
+platform = "legacy"
+mailboxes = ["leader"]
+reply = { workdays = 2, at = "14:30" }
+'''
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "roster.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_small_roster_defaults(tmp_path):
+    r = load_roster(write(tmp_path, VALID))
+    assert [s.slug for s in r.site] == ["site-01", "site-02"]
+    assert r.campaign.end_at == datetime(2024, 5, 31, 18, 0, tzinfo=SHANGHAI)   # naive = Shanghai
+    assert r.campaign.poll_every == timedelta(minutes=30)
+    assert r.campaign.deadline_workdays == 5
+    assert r.site[0].captcha is False and r.site[0].reply is None
+    assert r.site[1].reply.at == time(14, 30)
+
+
+@pytest.mark.parametrize("old, new, key, expected", [
+    ('platform = "legacy"', 'platform = "hanweb"', "site[2].platform", "expected one of: jact, legacy, minimal"),
+    ('submit_at = "2024-04-26T10:00:00+08:00"', 'submit_at = "26/04/2024 10:00"', "campaign.submit_at",
+     "expected an ISO 8601 date-time"),
+    ('end_at = "2024-05-31T18:00:00"', 'end_at = "2024-04-01T18:00:00"', "campaign.end_at", "is not after"),
+    ("workdays = 2,", "workdays = -1,", "site[2].reply.workdays", "expected a number of working days >= 0"),
+    ('at = "14:30"', 'at = "2pm"', "site[2].reply.at", "expected a time of day HH:MM"),
+    ('mailboxes = ["leader"]\nreply', 'mailboxes = ["leader"]\ncolour = "red"\nreply', "site[2].colour",
+     "unknown key"),
+    ('poll_every = "30m"', 'poll_every = "30m"\nspeed = 2', "campaign.speed", "unknown key"),
+    ('name = "乙局"', 'name = "甲局"', "site[2].name", "duplicate site name"),
+    ('mailboxes = ["leader"]\nreply', 'mailboxes = ["leader"]\nslug = "site-01"\nreply', "site[2].slug",
+     "duplicate slug"),
+    ('mailboxes = ["leader"]\nreply', 'mailboxes = ["leader", "boss"]\nreply', "site[2].mailboxes",
+     "unknown mailbox"),
+    ('poll_every = "30m"', 'poll_every = "fortnightly"', "campaign.poll_every", "expected a positive duration"),
+])
+def test_roster_faults_name_file_and_key(tmp_path, old, new, key, expected):
+    assert old in VALID
+    path = write(tmp_path, VALID.replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load_roster(path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: key '{key}'")
+    assert expected in message
+    if key.startswith("site[2]"):
+        assert "site 2" in message and ("乙局" in message or "甲局" in message)
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_roster(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_roster(write(tmp_path, "[campaign\n"))
