@@ -2,7 +2,7 @@
 .PHONY: demo test setup setup-test clean
 
 demo: setup
-	.venv/bin/mailbox-bot calendar month --quarter
+	.venv/bin/mailbox-bot demo
 
 test: setup-test
 	.venv/bin/python -m pytest

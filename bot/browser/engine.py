@@ -241,7 +241,7 @@ class FlowRunner:
 
     async def _step(self, page: Page, step, variables, result: FlowResult, timeout: int, label: str):
         if isinstance(step, Goto):
-            response = await page.goto(render(step.url, variables), timeout=timeout)
+            response = await page.goto(render(step.url, variables), timeout=timeout, wait_until=step.wait_until)
             if response is not None and response.status >= 500:
                 raise StepFailed(label, f"HTTP {response.status} from {response.url}")
             if response is not None and response.status == 404:
@@ -273,7 +273,13 @@ class FlowRunner:
     async def _captcha(self, page: Page, step: Captcha, variables, result: FlowResult, timeout: int):
         if self.captcha is None:
             raise NeedsInspector("the form has a captcha and no one is configured to answer it")
-        image = await page.locator(self._sel(step.image, variables)).first.screenshot(timeout=timeout)
+        img = page.locator(self._sel(step.image, variables)).first
+        # The picture must have arrived before it is photographed (a click that opened the
+        # form waited only for the navigation, not for its images).
+        await img.evaluate("""el => el.tagName !== 'IMG' || (el.complete && el.naturalWidth > 0) ||
+            new Promise((ok, fail) => { el.addEventListener('load', ok); el.addEventListener('error', fail); })""",
+                           timeout=timeout)
+        image = await img.screenshot(timeout=timeout)
         answer = await self.captcha.answer(image, self.site_name)
         if answer is None:
             raise NeedsInspector(f"captcha not answered ({self.captcha.label})")

@@ -21,6 +21,8 @@ QUIET_ARGS = [
     "--disable-dev-shm-usage",
     # Headless pages need no GPU process; software compositing is cheaper on small machines.
     "--disable-gpu",
+    # The bot never goes back: keeping old pages alive for the back button only costs CPU.
+    "--disable-features=BackForwardCache",
 ]
 
 

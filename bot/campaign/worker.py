@@ -58,7 +58,11 @@ class PollPolicy:
     evening: tuple[time, ...] = (time(21, 0),)
     day_off: tuple[time, ...] = (time(10, 0), time(16, 0))
 
-    def next_after(self, now: datetime) -> datetime:
+    def next_after(self, now: datetime, overdue: bool = False) -> datetime:
+        """The next poll. Past the deadline the verdict is fixed and the letter is only watched
+        for a late reply, at the day-off cadence."""
+        if overdue:
+            return self._next_slot(now, lambda day: self.day_off)
         return min(self._next_in_hours(now + self.every), self._next_off_hours_slot(now))
 
     def _next_in_hours(self, t: datetime) -> datetime:
@@ -74,10 +78,12 @@ class PollPolicy:
         return t
 
     def _next_off_hours_slot(self, now: datetime) -> datetime:
+        return self._next_slot(now, lambda day: self.evening if self.calendar.is_workday(day) else self.day_off)
+
+    def _next_slot(self, now: datetime, slots_of) -> datetime:
         day = local(now).date()
         for _ in range(60):
-            slots = self.evening if self.calendar.is_workday(day) else self.day_off
-            for slot in slots:
+            for slot in slots_of(day):
                 when = datetime.combine(day, slot, tzinfo=SHANGHAI)
                 if when > now:
                     return when
@@ -334,5 +340,5 @@ class CampaignWorker:
                                                  letter.campaign.cutoff_time)
             if now > deadline and letter.state == m.SUBMITTED:
                 transition(s, letter, m.OVERDUE, now, f"no reply by the deadline {deadline:%Y-%m-%d %H:%M}")
-        letter.next_poll_at = self.poll_policy.next_after(now)
+        letter.next_poll_at = self.poll_policy.next_after(now, overdue=letter.state == m.OVERDUE)
 

@@ -48,12 +48,16 @@ def demo(
                   f"{local(roster_obj.campaign.submit_at):%Y-%m-%d %H:%M} → {local(roster_obj.campaign.end_at):%Y-%m-%d %H:%M} (simulated)")
 
     last_day = [None]
+    import time as _time
+
+    started = _time.perf_counter()
 
     def progress(now, subs, polls, open_letters):
         day = local(now).date()
         if day != last_day[0]:
             last_day[0] = day
-            console.print(f"  {day} {'一二三四五六日'[day.weekday()]}  submitted {subs:3d}  polls {polls:5d}  still watched {open_letters:3d}")
+            console.print(f"  {day} {'一二三四五六日'[day.weekday()]}  submitted {subs:3d}  polls {polls:5d}  "
+                          f"still watched {open_letters:3d}  [{_time.perf_counter() - started:5.1f} s]")
 
     with Sandbox(roster_obj, clock) as sandbox:
         result = asyncio.run(simulate(roster_obj, clock, sandbox.base_url, db, config,

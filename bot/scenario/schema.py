@@ -27,6 +27,8 @@ class _StepBase(_Strict):
 class Goto(_StepBase):
     op: Literal["goto"]
     url: str                # template: "{base_url}/{mailbox}/query"
+    # "load" waits for images (a captcha); a page read by later steps needs only the DOM.
+    wait_until: Literal["load", "domcontentloaded", "commit"] = "load"
 
 
 class Fill(_StepBase):
