@@ -39,3 +39,8 @@ def run_cli(tmp_path, db_url):
         return proc
 
     return run
+
+
+# A real Dovecot (IMAP + LMTP on loopback) for the mail tests: see tests/mailserver.py.
+sys.path.insert(0, str(Path(__file__).parent))
+from mailserver import dovecot, dovecot_server  # noqa: E402, F401
