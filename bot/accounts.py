@@ -29,6 +29,23 @@ class Identity(_Strict):
     catchall_domain: str = ""
     imap_account: str = ""
 
+    def address_for(self, token: str, forbidden: str = "") -> str:
+        """The per-letter reply address for `token`: ``local+token@domain`` (plus),
+        ``token@catchall_domain`` (catchall) or the address itself (plain). A site whose form
+        refuses some characters (`forbidden`, e.g. "+") gets the catch-all form when this
+        identity has a catch-all domain, else the plain address (matching then relies on the
+        mail's content)."""
+        local, domain = self.email.split("@", 1)
+        candidates = []
+        if self.reply_address == "plus":
+            candidates.append(f"{local}+{token}@{domain}")
+        if self.reply_address in ("plus", "catchall") and self.catchall_domain:
+            candidates.append(f"{token}@{self.catchall_domain}")
+        for address in candidates:
+            if not any(c in address for c in forbidden):
+                return address
+        return self.email
+
     @model_validator(mode="after")
     def _catchall_needs_domain(self):
         if self.reply_address == "catchall" and not self.catchall_domain:

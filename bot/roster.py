@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
                       PrivateAttr, ValidationError, field_validator, model_validator)
@@ -23,6 +23,7 @@ from bot.config import read_toml
 from bot.errors import ConfigError
 
 PLATFORMS = ("jact", "legacy", "minimal")
+EMAIL_PLATFORMS = ("jact", "minimal")   # the forms with an email field (legacy has none)
 MAILBOXES = ("leader", "mayor")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _DURATION_RE = re.compile(r"(\d+)\s*([smhd])")
@@ -100,10 +101,16 @@ class RosterCampaign(_Strict):
     poll_every: Duration = timedelta(hours=2)
 
 
+REPLY_CHANNELS = ("site", "email", "both")
+
+
 class ReplyRule(_Strict):
-    """Reply on the `workdays`-th working day after the day of receipt (0 = that day), at `at`."""
+    """Reply on the `workdays`-th working day after the day of receipt (0 = that day), at `at`,
+    on the site's query page ("site"), by email to the address typed in the form ("email": the
+    page keeps showing 办理中), or both."""
     workdays: Workdays
     at: ClockTime = time(16, 0)
+    channel: Literal["site", "email", "both"] = "site"
 
 
 class DeleteRule(_Strict):
@@ -125,6 +132,8 @@ class RosterSite(_Strict):
     slug: str | None = None
     region: str | None = None
     captcha: Annotated[bool, Field(strict=True)] = False
+    ack: Annotated[bool, Field(strict=True)] = False
+    """A same-day automatic acknowledgement email (受理回执) to the address typed in the form."""
     reply: ReplyRule | None = None
     delete: DeleteRule | None = None
     backdate: BackdateRule | None = None
@@ -177,6 +186,10 @@ class Roster(_Strict):
     @property
     def sites(self) -> list[RosterSite]:
         return self.site
+
+    def emails(self) -> bool:
+        """True when some site answers or acknowledges by email."""
+        return any(s.ack or (s.reply is not None and s.reply.channel != "site") for s in self.site)
 
     def by_name(self, name: str) -> RosterSite:
         for s in self.site:
@@ -238,9 +251,11 @@ def _describe(err: ValidationError, data: dict[str, Any], where: str) -> ConfigE
     if kind == "extra_forbidden":
         msg = "unknown key"
         if re.fullmatch(r"site\[\d+\]\.[^.]+", key):
-            msg += (" (expected: name, group, platform, mailboxes, slug, region, captcha, reply, "
-                    "delete, backdate)")
-        elif re.fullmatch(r"site\[\d+\]\.(reply|delete)\.[^.]+", key):
+            msg += (" (expected: name, group, platform, mailboxes, slug, region, captcha, ack, "
+                    "reply, delete, backdate)")
+        elif re.fullmatch(r"site\[\d+\]\.reply\.[^.]+", key):
+            msg += " (expected: workdays, at, channel)"
+        elif re.fullmatch(r"site\[\d+\]\.delete\.[^.]+", key):
             msg += " (expected: workdays, at)"
         elif re.fullmatch(r"site\[\d+\]\.backdate\.[^.]+", key):
             msg += " (expected: workdays)"
@@ -290,12 +305,20 @@ def _check_whole(roster: Roster, where: str) -> None:
         if s.backdate is not None and s.reply is None:
             raise ConfigError(f"key 'site[{i}].backdate' (site {i} {s.name!r}): needs a 'reply' "
                               "rule (a site that never replies shows no reply time)", where=where)
+        emails = (s.reply is not None and s.reply.channel != "site") or s.ack
+        if emails and s.platform not in EMAIL_PLATFORMS:
+            what = "'ack = true'" if s.reply is None or s.reply.channel == "site" else \
+                f"'reply.channel = \"{s.reply.channel}\"'"
+            key = "ack" if what.startswith("'ack") else "reply.channel"
+            raise ConfigError(f"key 'site[{i}].{key}' (site {i} {s.name!r}): {what} needs an email "
+                              f"field in the form, and the {s.platform} platform has none (platforms "
+                              f"with one: {', '.join(EMAIL_PLATFORMS)})", where=where)
         if s.slug in slugs:
             raise ConfigError(f"key 'site[{i}].slug' (site {i} {s.name!r}): duplicate slug "
                               f"{s.slug!r}, already used by site[{slugs[s.slug]}]", where=where)
         slugs[s.slug] = i
 
 
-__all__ = ["PLATFORMS", "MAILBOXES", "Roster", "RosterCampaign", "RosterSite", "ReplyRule",
+__all__ = ["PLATFORMS", "EMAIL_PLATFORMS", "REPLY_CHANNELS", "MAILBOXES", "Roster", "RosterCampaign", "RosterSite", "ReplyRule",
            "DeleteRule", "BackdateRule", "load_roster", "roster_from_dict", "default_roster_path",
            "parse_duration"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,13 @@ REPO = Path(__file__).resolve().parent.parent
 def browser_type_launch_args(browser_type_launch_args):
     """pytest-playwright launches through this: use the same Chromium as the product."""
     return {**browser_type_launch_args, **launch_options()}
+
+
+def run_async(coro):
+    """asyncio.run in a thread of its own: pytest-playwright's sync fixtures, once a module has
+    used them, leave a loop marked as running in the main thread for the rest of the session."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture

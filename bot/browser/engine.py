@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from html import escape as html_escape
+from urllib.parse import urlencode
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,8 +23,8 @@ from playwright.async_api import Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from bot.browser.launch import launch_options
-from bot.scenario.schema import (Captcha, Check, Click, Expect, Extract, Fill, Goto, Scenario,
-                                 Select, WaitFor)
+from bot.scenario.schema import (Captcha, Check, Click, Expect, Extract, Fill, Goto, Request,
+                                 Scenario, Select, WaitFor)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,10 @@ class FlowResult:
 # :has-text(), >>, text= or xpath=).
 _PLAIN_CSS = re.compile(r"[#.\w\s\-\[\]='\"*^$|~>+:()]+")
 _PLAYWRIGHT_ONLY = re.compile(r":has-text|:text|>>|^text=|^xpath=|^//|:visible|:nth-match|:left-of|:right-of|:near|:above|:below")
+
+
+_CHARSET = re.compile(r"charset=([\w-]+)", re.I)
+_HEAD = re.compile(r"<head[^>]*>", re.I)
 
 
 class _Namespace(dict):
@@ -195,6 +201,8 @@ class FlowRunner:
                   dry_run: bool = False) -> FlowResult:
         flow = self.scenario.flows[flow_name]
         result = FlowResult(flow=flow_name, outcome="failed")
+        # What a flow has read so far is available to its later steps: "{extracted[viewstate]}".
+        variables = {**variables, "extracted": result.values}
         default_timeout = self.scenario.timeout_ms
         page.set_default_timeout(default_timeout)
         label = ""
@@ -246,6 +254,8 @@ class FlowRunner:
                 raise StepFailed(label, f"HTTP {response.status} from {response.url}")
             if response is not None and response.status == 404:
                 raise StepFailed(label, f"HTTP 404: {response.url} not found")
+        elif isinstance(step, Request):
+            await self._request(page, step, variables, timeout, label)
         elif isinstance(step, Fill):
             await page.locator(self._sel(step.selector, variables)).first.fill(render(step.value, variables), timeout=timeout)
         elif isinstance(step, Select):
@@ -269,6 +279,25 @@ class FlowRunner:
         elif isinstance(step, Expect):
             return await self._expect(page, step, variables, result, timeout, label)
         return None
+
+    async def _request(self, page: Page, step: Request, variables, timeout: int, label: str):
+        url = render(step.url, variables)
+        enc = self.scenario.encoding
+        kwargs: dict = {"method": step.method, "timeout": timeout, "max_redirects": 5}
+        if step.form:
+            kwargs["data"] = urlencode({k: render(v, variables) for k, v in step.form.items()},
+                                       encoding=enc).encode("ascii")
+            kwargs["headers"] = {"Content-Type": "application/x-www-form-urlencoded", "Referer": url}
+        response = await page.context.request.fetch(url, **kwargs)
+        if response.status >= 500 or response.status == 404:
+            raise StepFailed(label, f"HTTP {response.status} from {response.url}")
+        raw = await response.body()
+        m = _CHARSET.search(response.headers.get("content-type", ""))
+        text = raw.decode(m.group(1) if m else enc, errors="replace")
+        # Relative links and styles resolve against the page the answer came from.
+        base = f'<base href="{html_escape(response.url, quote=True)}">'
+        text = _HEAD.sub(lambda h: h.group(0) + base, text, count=1) if _HEAD.search(text) else base + text
+        await page.set_content(text, wait_until="domcontentloaded", timeout=timeout)
 
     async def _captcha(self, page: Page, step: Captcha, variables, result: FlowResult, timeout: int):
         if self.captcha is None:

@@ -17,6 +17,9 @@ SKEW_TOLERANCE = timedelta(minutes=5)
 # Deleted: at least two consecutive polls that could not find a letter seen before, this far apart.
 DELETION_MIN_SPAN = timedelta(hours=1)
 SITE_CHANNELS = ("site_query", "site_list")
+# An email observation: `at` is when the sync read it, `displayed_at` its INTERNALDATE (the
+# server's arrival time), so the checks below hold for it as for a site's displayed time.
+EMAIL_CHANNEL = "email"
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class Seen:
     date_only: bool = False
     ack: bool = False                # an acknowledgement (受理/自动回复), not an answer
     id: int | None = None
+    flags: tuple[str, ...] = ()      # flags the channel itself found (email: email_date_mismatch)
 
 
 @dataclass
@@ -67,7 +71,10 @@ def reply_from(channel_obs: list[Seen], submitted_at: datetime, ack: bool = Fals
     if not hits:
         return None
     first = hits[0]
-    flags: list[str] = []
+    if first.channel == EMAIL_CHANNEL:
+        # Mails read in one sync share the observation time: the earliest arrival is the reply.
+        first = min(hits, key=lambda o: (o.displayed_at or o.at, o.at))
+    flags: list[str] = list(first.flags)
     shown = first.displayed_at
     credible = first.at
     if shown is not None:
@@ -90,10 +97,12 @@ def reply_from(channel_obs: list[Seen], submitted_at: datetime, ack: bool = Fals
         if backdated:
             flags.append("possibly_backdated")
         if not (before or skew or backdated):
+            # A date alone says "some time that day": its start, but never before the letter
+            # was sent. A displayed time a little before the submission (within tolerance) is
+            # clock skew, and the submission time stands.
             credible = (datetime.combine(_shown_day(first), time(0), tzinfo=SHANGHAI)
                         if first.date_only else shown)
-            # A displayed time a little before the submission (within tolerance) is skew.
-            credible = max(credible, submitted_at) if not first.date_only else credible
+            credible = max(credible, submitted_at)
     return ReplyFinding(channel=first.channel, replied_at=credible, first_seen_at=first.at,
                         displayed_at=shown, date_only=first.date_only and shown is not None,
                         flags=flags, observation_id=first.id)

@@ -18,8 +18,11 @@ from bot.calendar import WorkCalendar
 from bot.campaign.sites import register_site
 from bot.campaign.worker import CampaignWorker, PollPolicy, Target
 from bot.clock import SimClock
+from bot.accounts import Identity
 from bot.config import Config
 from bot.letters import LetterWriter
+from bot.mail.channel import DbStateStore, sync_mail
+from bot.mail.imap import ImapSettings, MailReader, with_retry
 from bot.roster import Roster
 from bot.scenario.loader import scenario_for
 from bot.scenario.schema import SiteRecord
@@ -46,6 +49,8 @@ class SimulationResult:
     wall_seconds: float
     submissions: int
     polls: int
+    mail_seconds: float = 0.0
+    """Wall time spent on the email channel (the sites' mail delivery and the IMAP syncs)."""
 
 
 def roster_site_records(roster: Roster, base_url: Callable[[str], str]) -> list[SiteRecord]:
@@ -57,8 +62,16 @@ def roster_site_records(roster: Roster, base_url: Callable[[str], str]) -> list[
 async def simulate(roster: Roster, clock: SimClock, base_url: Callable[[str], str], db: Database,
                    config: Config, evidence_dir: Path, calendar: WorkCalendar,
                    progress: Callable[[datetime, int, int, int], None] | None = None,
-                   seed: str | int = 0) -> SimulationResult:
-    """Runs the roster's campaign from submit_at to end_at on `clock`."""
+                   seed: str | int = 0, *, mail: "ImapSettings | None" = None,
+                   deliver_mail: Callable[[], object] | None = None,
+                   identity: "Identity | Callable[[Target], Identity | None] | None" = None,
+                   catchall_domains: tuple[str, ...] = ()) -> SimulationResult:
+    """Runs the roster's campaign from submit_at to end_at on `clock`.
+
+    The email channel, when `mail` (the inspector's IMAP account) is given: letters get
+    per-letter reply addresses from `identity`, and after every move of the clock
+    `deliver_mail()` (the sandbox's `deliver_due_mail`: the sites' mail whose time has come)
+    runs, then one `sync_mail` cycle reads the account, before the due submissions and polls."""
     import time as _time
 
     started = _time.perf_counter()
@@ -81,30 +94,54 @@ async def simulate(roster: Roster, clock: SimClock, base_url: Callable[[str], st
 
     evidence = EvidenceStore(evidence_dir)
     subs = polls = 0
-    async with Browser(config.browser.executable_path, headless=config.browser.headless,
-                       concurrency=config.browser.concurrency) as browser:
-        worker = CampaignWorker(db, clock, browser, evidence, calendar, targets,
-                                captcha=DeclaredCaptchaAnswer(), poll=PollPolicy(calendar, every=camp.poll_every))
-        with db.session() as s:
-            worker.plan(s.get(m.Campaign, campaign_id), LetterWriter(seed), at=camp.submit_at)
-        while True:
-            nxt = worker.next_due(campaign_id)
-            if nxt is None or nxt > camp.end_at:
-                break
-            if nxt > clock.now():
-                clock.set(nxt)
-            a, b = await worker.run_due(campaign_id)
-            subs, polls = subs + a, polls + b
-            if progress:
-                progress(clock.now(), subs, polls, worker_open(db, campaign_id))
-    if clock.now() < camp.end_at:
-        clock.set(camp.end_at)
+    mail_s = 0.0
+    reader = MailReader(mail, DbStateStore(db)) if mail is not None else None
+    try:
+        async with Browser(config.browser.executable_path, headless=config.browser.headless,
+                           concurrency=config.browser.concurrency) as browser:
+            worker = CampaignWorker(db, clock, browser, evidence, calendar, targets,
+                                    captcha=DeclaredCaptchaAnswer(), poll=PollPolicy(calendar, every=camp.poll_every))
+
+            def mail_step() -> None:
+                nonlocal mail_s
+                t0 = _time.perf_counter()
+                _mail_step()
+                mail_s += _time.perf_counter() - t0
+
+            def _mail_step() -> None:
+                if deliver_mail is not None:
+                    deliver_mail()
+                if reader is not None:
+                    with_retry(lambda: sync_mail(db, reader, evidence, clock, apply=worker.apply,
+                                                 catchall_domains=catchall_domains),
+                               attempts=3, delay=0.2)
+
+            with db.session() as s:
+                worker.plan(s.get(m.Campaign, campaign_id), LetterWriter(seed), at=camp.submit_at,
+                            identity=identity if reader is not None else None)
+            while True:
+                nxt = worker.next_due(campaign_id)
+                if nxt is None or nxt > camp.end_at:
+                    break
+                if nxt > clock.now():
+                    clock.set(nxt)
+                    mail_step()
+                a, b = await worker.run_due(campaign_id)
+                subs, polls = subs + a, polls + b
+                if progress:
+                    progress(clock.now(), subs, polls, worker_open(db, campaign_id))
+            if clock.now() < camp.end_at:
+                clock.set(camp.end_at)
+            mail_step()
+    finally:
+        if reader is not None:
+            reader.close()
     with db.session() as s:
         c = s.get(m.Campaign, campaign_id)
         c.state = "finished"
         s.commit()
     return SimulationResult(campaign=camp.name, wall_seconds=_time.perf_counter() - started,
-                            submissions=subs, polls=polls)
+                            submissions=subs, polls=polls, mail_seconds=mail_s)
 
 
 def worker_open(db: Database, campaign_id: int) -> int:

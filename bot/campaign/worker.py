@@ -24,6 +24,7 @@ from bot.calendar import WorkCalendar
 from bot.campaign.derive import Seen, derive
 from bot.campaign.lifecycle import transition
 from bot.clock import SHANGHAI, Clock, aware, local
+from bot.accounts import Identity
 from bot.letters import LetterWriter, reply_token
 from bot.scenario.schema import Scenario, SiteRecord
 from bot.store import models as m
@@ -57,12 +58,13 @@ class PollPolicy:
     day_end: time = time(18, 0)
     evening: tuple[time, ...] = (time(21, 0),)
     day_off: tuple[time, ...] = (time(10, 0), time(16, 0))
+    overdue: tuple[time, ...] = (time(16, 0),)
 
     def next_after(self, now: datetime, overdue: bool = False) -> datetime:
         """The next poll. Past the deadline the verdict is fixed and the letter is only watched
-        for a late reply, at the day-off cadence."""
+        for a late reply, once a day."""
         if overdue:
-            return self._next_slot(now, lambda day: self.day_off)
+            return self._next_slot(now, lambda day: self.overdue)
         return min(self._next_in_hours(now + self.every), self._next_off_hours_slot(now))
 
     def _next_in_hours(self, t: datetime) -> datetime:
@@ -116,8 +118,13 @@ class CampaignWorker:
         self.on_event = on_event or (lambda kind, letter: None)
 
     # -- planning ----------------------------------------------------------------------
-    def plan(self, campaign: m.Campaign, writer: LetterWriter, at: datetime) -> int:
-        """One planned letter per mailbox of every target that has none yet in this campaign."""
+    def plan(self, campaign: m.Campaign, writer: LetterWriter, at: datetime,
+             identity: "Identity | Callable[[Target], Identity | None] | None" = None) -> int:
+        """One planned letter per mailbox of every target that has none yet in this campaign.
+
+        With an inspector `identity` (or a function giving one per target), the form's email
+        field gets the letter's own reply address (`Identity.address_for` its reply token, within
+        the scenario's `limits.email_forbidden`); without one, the writer's made-up address."""
         created = 0
         with self.db.session() as s:
             for target in self.targets.values():
@@ -128,11 +135,15 @@ class CampaignWorker:
                     if exists:
                         continue
                     content = writer.write(site.name, site.region, target.scenario.limits)
+                    token = reply_token()
+                    ident = identity(target) if callable(identity) else identity
+                    email = (ident.address_for(token, target.scenario.limits.email_forbidden)
+                             if ident is not None else content.email)
                     letter = m.Letter(campaign_id=campaign.id, mailbox_id=mb.id, seq=0, state=m.PLANNED,
                                       state_changed_at=at, category=content.category, title=content.title,
-                                      body=content.body, planned_at=at, reply_token=reply_token(),
+                                      body=content.body, planned_at=at, reply_token=token,
                                       writer={"name": content.name, "phone": content.phone,
-                                              "email": content.email, "password": content.password})
+                                              "email": email, "password": content.password})
                     s.add(letter)
                     s.flush()
                     s.add(m.LetterEvent(letter_id=letter.id, at=at, from_state=None, to_state=m.PLANNED,
@@ -295,18 +306,23 @@ class CampaignWorker:
                 obs.detail = {"message": result.message, "step": result.failed_step}
             s.add(obs)
             s.flush()
-            self._apply(s, letter, at, evidence, poll_done=final)
+            self.apply(s, letter, at, evidence, poll_done=final)
             s.commit()
             self.on_event("poll", letter)
             return letter.state
 
-    def _apply(self, s, letter: m.Letter, now: datetime, evidence: list[m.EvidenceFile],
-               poll_done: bool = False) -> None:
-        """Re-derive the letter's replies and state from all its observations."""
+    def apply(self, s, letter: m.Letter, now: datetime, evidence: list[m.EvidenceFile],
+              poll_done: bool = False, reschedule: bool = True) -> None:
+        """Re-derive the letter's replies and state from all its observations (after a poll, or
+        after `bot.mail.channel.sync_mail` added an email observation). `poll_done`: a reply
+        was seen, stop polling. `reschedule=False` keeps the letter's next poll where it was
+        (an observation that did not come from a poll of the site)."""
         seen = [Seen(channel=o.channel, at=o.at, outcome=o.outcome, replied=o.replied,
                      displayed_at=o.displayed_reply_at, date_only=o.displayed_date_only,
-                     ack=bool(o.detail.get("ack")), id=o.id) for o in letter.observations]
+                     ack=bool(o.detail.get("ack")), id=o.id, flags=tuple(o.detail.get("flags", ())))
+                for o in letter.observations]
         d = derive(seen, letter.submitted_at)
+        self._store_ack(s, letter, d)
         if d.reply is not None:
             reply = next((r for r in letter.replies if r.channel == d.reply.channel and r.kind == "answer"), None)
             if reply is None:
@@ -340,5 +356,26 @@ class CampaignWorker:
                                                  letter.campaign.cutoff_time)
             if now > deadline and letter.state == m.SUBMITTED:
                 transition(s, letter, m.OVERDUE, now, f"no reply by the deadline {deadline:%Y-%m-%d %H:%M}")
-        letter.next_poll_at = self.poll_policy.next_after(now, overdue=letter.state == m.OVERDUE)
+        if reschedule:
+            letter.next_poll_at = self.poll_policy.next_after(now, overdue=letter.state == m.OVERDUE)
+
+    _apply = apply   # the old private name
+
+    @staticmethod
+    def _store_ack(s, letter: m.Letter, d) -> None:
+        """Keep an acknowledgement as a Reply of kind "ack" (the report flags ack_only with it)."""
+        if d.ack is None:
+            return
+        row = next((r for r in letter.replies if r.channel == d.ack.channel and r.kind == "ack"), None)
+        if row is None:
+            row = m.Reply(letter_id=letter.id, channel=d.ack.channel, kind="ack",
+                          replied_at=d.ack.replied_at, first_seen_at=d.ack.first_seen_at)
+            s.add(row)
+            letter.replies.append(row)
+        source = s.get(m.Observation, d.ack.observation_id) if d.ack.observation_id else None
+        row.replied_at, row.first_seen_at = d.ack.replied_at, d.ack.first_seen_at
+        row.displayed_at, row.date_only = d.ack.displayed_at, d.ack.date_only
+        row.flags, row.observation_id = list(d.ack.flags), d.ack.observation_id
+        if source is not None:
+            row.text, row.unit = source.reply_text, source.reply_unit
 

@@ -19,6 +19,7 @@ def demo(
     roster: str = typer.Option(None, "--roster", metavar="FILE", help="Roster TOML (default: the bundled Baoji 2024 Q2 check)."),
     out: str = typer.Option("demo-out", "--out", metavar="DIR", help="Where the table files, the demo database and evidence go (regenerated)."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly the report JSON to stdout."),
+    no_mail: bool = typer.Option(False, "--no-mail", help="Play without the email channel even when Dovecot is installed."),
 ) -> None:
     """Run a whole campaign on the built-in sandbox portal with a simulated clock and write the table."""
     from rich.console import Console
@@ -59,9 +60,24 @@ def demo(
             console.print(f"  {day} {'一二三四五六日'[day.weekday()]}  submitted {subs:3d}  polls {polls:5d}  "
                           f"still watched {open_letters:3d}  [{_time.perf_counter() - started:5.1f} s]")
 
-    with Sandbox(roster_obj, clock) as sandbox:
-        result = asyncio.run(simulate(roster_obj, clock, sandbox.base_url, db, config,
-                                      out_dir / "evidence", calendar, progress=progress))
+    mail_server, reason = (None, "--no-mail") if no_mail else _start_mail_server()
+    try:
+        if mail_server is None:
+            roster_obj = _without_email_only_sites(roster_obj, reason, console)
+            mail_kw: dict = {}
+            transport = None
+        else:
+            mail_kw, transport = _mail_setup(mail_server)
+            console.print(f"  email channel on: private Dovecot on {mail_server.host}:{mail_server.imap_port} "
+                          f"(replies to {mail_server.user}+<token>@{PLUS_DOMAIN} or <token>@{CATCHALL_DOMAIN})")
+        with Sandbox(roster_obj, clock, mail=transport) as sandbox:
+            if transport is not None:
+                mail_kw["deliver_mail"] = sandbox.deliver_due_mail
+            result = asyncio.run(simulate(roster_obj, clock, sandbox.base_url, db, config,
+                                          out_dir / "evidence", calendar, progress=progress, **mail_kw))
+    finally:
+        if mail_server is not None:
+            mail_server.cleanup()
     rows, meta = campaign_rows(db, roster_obj.campaign.name, calendar, generated_at=clock.now())
     files = write_all(rows, meta, out_dir)
     report = report_dict(rows, meta)
@@ -70,10 +86,65 @@ def demo(
         sys.stdout.write("\n")
         return
     s = report["summary"]
-    console.print(f"done in {result.wall_seconds:.1f} s: {result.submissions} letters submitted, {result.polls} polls")
+    mail_note = f" (email channel {result.mail_seconds:.1f} s)" if mail_server is not None else ""
+    console.print(f"done in {result.wall_seconds:.1f} s{mail_note}: {result.submissions} letters submitted, {result.polls} polls")
     console.print(f"sites {s['sites']}, letters {s['letters']}, replied within {meta.deadline_workdays} working days: "
                   f"{s['within_deadline_sites']}, same day: {s['same_day_sites']}, deleted: {s['deleted_sites']}, "
                   f"no reply: {s['no_reply_sites']}")
     typer.echo(notice_sentence(rows, meta))
     for kind, path in files.items():
         console.print(f"  {kind}: {path}")
+
+
+from bot.mail.devserver import CATCHALL_DOMAIN, PLUS_DOMAIN  # noqa: E402
+
+
+def _start_mail_server():
+    """(a private Dovecot, None) when `dovecot` is installed and starts, else (None, why)."""
+    import shutil as _shutil
+
+    from bot.mail.devserver import Dovecot, DovecotError
+
+    if not _shutil.which("dovecot") and not Path("/usr/sbin/dovecot").exists():
+        return None, "Dovecot is not installed (apt-get install dovecot-imapd dovecot-lmtpd)"
+    server = Dovecot()
+    try:
+        return server.start(), None
+    except (DovecotError, OSError) as e:
+        server.cleanup()
+        return None, f"Dovecot would not start ({str(e).splitlines()[0]})"
+
+
+def _mail_setup(server) -> tuple[dict, object]:
+    """simulate()'s mail arguments and the sandbox's transport for a private Dovecot: the
+    inspector's identity uses plus-addressing, and the catch-all domain on minimal sites."""
+    from bot.accounts import Identity
+    from bot.mail.imap import ImapSettings
+    from bot.sandbox.mail import ImapAppendTransport
+
+    plus = Identity(name="demo", email=f"{server.user}@{PLUS_DOMAIN}", reply_address="plus",
+                    catchall_domain=CATCHALL_DOMAIN)
+    catchall = Identity(name="demo-catchall", email=f"{server.user}@{PLUS_DOMAIN}",
+                        reply_address="catchall", catchall_domain=CATCHALL_DOMAIN)
+    settings = ImapSettings(host=server.host, port=server.imap_port, user=server.user,
+                            password=server.password, tls=False, folders=["INBOX"], timeout=30,
+                            name="demo-inbox")
+    transport = ImapAppendTransport(server.host, server.imap_port, server.user, server.password,
+                                    domains=(PLUS_DOMAIN, CATCHALL_DOMAIN))
+    kw = {"mail": settings, "identity": lambda t: catchall if t.record.platform == "minimal" else plus,
+          "catchall_domains": (CATCHALL_DOMAIN,)}
+    return kw, transport
+
+
+def _without_email_only_sites(roster, reason: str, console):
+    """The roster without the sites that answer only by email: with the email channel off their
+    letters would look unanswered, so they are not written to at all, and the skip is said."""
+    skipped = [s for s in roster.site if s.reply is not None and s.reply.channel == "email"]
+    console.print(f"  [yellow]email channel off[/]: {reason}")
+    if not skipped:
+        return roster
+    console.print(f"  skipped {len(skipped)} site(s) that answer only by email (no letter sent): "
+                  + ", ".join(s.name for s in skipped))
+    kept = roster.model_copy(update={"site": [s for s in roster.site if not any(s is k for k in skipped)]})
+    kept._source = roster.source
+    return kept

@@ -32,6 +32,9 @@ def serve(
                               help="Freeze the sandbox's clock at this time (e.g. 2024-04-26T10:00:00+08:00; "
                                    "naive = Asia/Shanghai). Default: the system clock."),
     log: bool = typer.Option(False, "--log", help="Print every request."),
+    lmtp: str = typer.Option(None, "--lmtp", metavar="HOST:PORT",
+                             help="Send the sites' emails (reply.channel email/both, ack = true) by LMTP "
+                                  "to this server. Without it the sites send no email."),
 ) -> None:
     """Serve every roster site until Ctrl-C, printing each site's URL."""
     from bot.clock import SimClock, SystemClock, local
@@ -45,8 +48,16 @@ def serve(
     else:
         clock = SystemClock()
         clock_note = "system clock"
+    transport = None
+    if lmtp is not None:
+        from bot.sandbox.mail import LmtpTransport
+
+        lhost, _, lport = lmtp.rpartition(":")
+        if not lhost or not lport.isdigit():
+            raise UserError(f"--lmtp: {lmtp!r} is not HOST:PORT (e.g. 127.0.0.1:24)")
+        transport = LmtpTransport(lhost, int(lport))
     sandbox = Sandbox(loaded, clock, host=host, port=port, calendar=app_state.calendar(),
-                      log=typer.echo if log else None)
+                      log=typer.echo if log else None, mail=transport)
     try:
         sandbox.start()
     except OSError as e:
@@ -60,8 +71,14 @@ def serve(
             boxes = "  ".join(f"{sandbox.mailbox_label(s.name, m)} {sandbox.base_url(s.name)}/{m}/"
                               for m in s.mailboxes)
             typer.echo(f"  {s.name:\u3000<{width}} {'[' + s.platform + ']':<9} {boxes}")
+        if transport is not None:
+            typer.echo(f"email: by {transport}, checked every 10 s of wall time")
+        elif loaded.emails():
+            typer.echo("email: off (no --lmtp): sites that answer by email send nothing")
         typer.echo("Press Ctrl-C to stop.")
-        threading.Event().wait()
+        stop = threading.Event()
+        while not stop.wait(10 if transport is not None else 3600):
+            sandbox.deliver_due_mail()
     except KeyboardInterrupt:
         typer.echo("stopping")
     finally:

@@ -16,6 +16,7 @@ from bot.clock import SHANGHAI, local
 from bot.roster import RosterSite
 
 IN_PROGRESS_AFTER = timedelta(hours=1)   # 待处理 -> 办理中
+ACK_AFTER = timedelta(minutes=3)         # the automatic acknowledgement email
 TOO_SOON_FALLBACK = timedelta(minutes=30)
 
 
@@ -33,11 +34,16 @@ class Timeline:
     reply_at: datetime | None            # when the reply appears
     displayed_reply_at: datetime | None  # the reply time the site shows (backdated or not)
     delete_at: datetime | None
+    reply_on_site: bool = True
+    """False for `reply.channel = "email"`: the answer goes only by email and the site's pages
+    keep showing the letter as in progress (办理中) for ever, as such sites do."""
+    email_reply_at: datetime | None = None   # when the answer is emailed (channel email / both)
+    ack_at: datetime | None = None           # when the acknowledgement is emailed (`ack = true`)
 
     def status(self, now: datetime) -> Status:
         if self.delete_at is not None and now >= self.delete_at:
             return Status.GONE
-        if self.reply_at is not None and now >= self.reply_at:
+        if self.reply_on_site and self.reply_at is not None and now >= self.reply_at:
             return Status.FINISHED
         if now >= self.in_progress_at:
             return Status.IN_PROGRESS
@@ -62,7 +68,11 @@ class Behaviour:
                 displayed = datetime.combine(day, local(reply_at).timetz())
         if self.site.delete is not None:
             delete_at = self._after(s, self.site.delete.workdays, self.site.delete.at)
-        return Timeline(s, s + IN_PROGRESS_AFTER, reply_at, displayed, delete_at)
+        channel = self.site.reply.channel if self.site.reply is not None else "site"
+        return Timeline(s, s + IN_PROGRESS_AFTER, reply_at, displayed, delete_at,
+                        reply_on_site=channel != "email",
+                        email_reply_at=reply_at if channel in ("email", "both") else None,
+                        ack_at=s + ACK_AFTER if self.site.ack else None)
 
     def _after(self, s: datetime, workdays: int, at: time) -> datetime:
         day = self.calendar.nth_workday_after(s.date(), workdays)

@@ -21,7 +21,9 @@ import jinja2
 from bot.calendar import WorkCalendar
 from bot.clock import Clock, utc
 from bot.roster import Roster, RosterSite
-from bot.sandbox.behaviour import Behaviour, Timeline
+from bot.sandbox.behaviour import Behaviour, Timeline, reply_text
+from bot.sandbox.mail import (MailRefused, MailTransport, SentMail, ack_mail, compose,
+                              message_id_of, reply_mail)
 from bot.sandbox.platforms import make_platforms
 from bot.sandbox.platforms.base import Request, Response, SiteContext, mailbox_label, redirect
 from bot.sandbox.platforms.legacy import ViewState
@@ -40,7 +42,8 @@ class Sandbox:
     """The simulated portal. Use as a context manager, or `start()` / `stop()`."""
 
     def __init__(self, roster: Roster, clock: Clock, host: str = "127.0.0.1", port: int = 0,
-                 calendar: WorkCalendar | None = None, log: Callable[[str], None] | None = None):
+                 calendar: WorkCalendar | None = None, log: Callable[[str], None] | None = None,
+                 mail: MailTransport | None = None):
         self.roster = roster
         self.clock = clock
         self.host = host
@@ -57,6 +60,10 @@ class Sandbox:
         self._by_name = {site.name: site for site in roster.site}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.mail = mail
+        """Where the sites' emails go (`bot.sandbox.mail`); None: the sites send no email."""
+        self._mail_lock = threading.Lock()
+        self._mail_done: dict[tuple[str, str, str], SentMail] = {}
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> "Sandbox":
@@ -114,6 +121,60 @@ class Sandbox:
     def captcha_answer(self, token: str) -> str | None:
         """The digits of a captcha image (the `yzmKey` of a jact form); for a solver hook."""
         return self.store.captcha_answer(token)
+
+    def sent_mail(self) -> list[SentMail]:
+        """Every mail the sites sent or tried to send (refused ones too), in sending order."""
+        with self._mail_lock:
+            return list(self._mail_done.values())
+
+    def deliver_due_mail(self) -> list[SentMail]:
+        """Send every email whose time has come on the sandbox clock, each exactly once: the
+        acknowledgements (`ack = true`) and the answers (`reply.channel` email or both) to the
+        address typed in the form. The sandbox has no timer of its own: whoever moves the clock
+        calls this. A refused recipient is recorded and not tried again; an unreachable server
+        is tried again on the next call. Returns what this call sent or had refused."""
+        if self.mail is None:
+            return []
+        now = self.clock.now()
+        done: list[SentMail] = []
+        with self._mail_lock:
+            for letter in self.store.letters():
+                if not letter.email:
+                    continue
+                index, site, behaviour = self._sites[letter.slug]
+                tl = behaviour.timeline(letter.received_at)
+                for kind, when in (("ack", tl.ack_at), ("reply", tl.email_reply_at)):
+                    key = (letter.slug, letter.tracking_code, kind)
+                    if when is None or when > now or key in self._mail_done:
+                        continue
+                    if tl.delete_at is not None and tl.delete_at <= when:
+                        continue
+                    if kind == "ack":
+                        subject, text = ack_mail(letter)
+                    else:
+                        answer = reply_text(title=letter.title, unit=site.name,
+                                            mailbox_label=mailbox_label(site, letter.mailbox),
+                                            received_at=letter.received_at,
+                                            tracking_code=letter.tracking_code)
+                        subject, text = reply_mail(letter, answer)
+                    raw, sender = compose(site_name=site.name, slug=site.slug, kind=kind, letter=letter,
+                                          body=text, subject=subject, when=when)
+                    try:
+                        self.mail.send(raw, sender, letter.email, when)
+                        status = "sent"
+                    except MailRefused as e:
+                        status = f"refused: {e}"
+                    except OSError as e:
+                        if self.log is not None:
+                            self.log(f"mail to {letter.email} not delivered ({e}); will retry")
+                        continue
+                    sent = SentMail(letter=letter, kind=kind, at=when, rcpt=letter.email,
+                                    subject=subject, status=status, message_id=message_id_of(raw))
+                    self._mail_done[key] = sent
+                    done.append(sent)
+                    if self.log is not None:
+                        self.log(f"mail {kind} {status} to {letter.email} ({site.name}, {letter.tracking_code})")
+        return done
 
     def mailbox_label(self, site_name: str, mailbox: str) -> str:
         return mailbox_label(self._site(site_name), mailbox)

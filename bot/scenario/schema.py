@@ -31,6 +31,20 @@ class Goto(_StepBase):
     wait_until: Literal["load", "domcontentloaded", "commit"] = "load"
 
 
+class Request(_StepBase):
+    """Fetches a page over HTTP with the browser context's cookies, without navigating, and
+    shows the answer in the page, where the following steps read it as usual.
+
+    For read-only flows (a query, a list): a form post that needs no typing is far cheaper
+    this way than loading the form and clicking, for the bot and for the site. Form values
+    are templates, encoded in the scenario's `encoding` (GBK sites expect GBK bodies)."""
+
+    op: Literal["request"]
+    url: str
+    method: Literal["GET", "POST"] = "GET"
+    form: dict[str, str] = {}
+
+
 class Fill(_StepBase):
     op: Literal["fill"]
     selector: str
@@ -96,7 +110,7 @@ class Expect(_StepBase):
     outcomes: dict[str, str] = Field(min_length=1)    # outcome -> selector
 
 
-Step = Annotated[Union[Goto, Fill, Select, Check, Click, WaitFor, Captcha, Extract, Expect],
+Step = Annotated[Union[Goto, Request, Fill, Select, Check, Click, WaitFor, Captcha, Extract, Expect],
                  Field(discriminator="op")]
 
 
@@ -145,6 +159,9 @@ class Scenario(_Strict):
         finals = [s for s in self.flows["submit"].steps if isinstance(s, Click) and s.final]
         if len(finals) != 1:
             raise ValueError("flows.submit must have exactly one click with final = true")
+        if any(isinstance(s, Request) and s.method != "GET" for s in self.flows["submit"].steps):
+            # A letter is sent by a person's click on the form, never by a bare POST.
+            raise ValueError("flows.submit may not use a POST request step")
         for flow_name, flow in self.flows.items():
             for i, step in enumerate(flow.steps):
                 for attr in ("selector", "image", "input"):

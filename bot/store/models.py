@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.store.types import UTCDateTime
@@ -199,3 +199,44 @@ class Reply(Base):
     observation_id: Mapped[int | None] = mapped_column(ForeignKey("observations.id"), nullable=True)
 
     letter: Mapped[Letter] = relationship(back_populates="replies")
+
+
+class MailFolderState(Base):
+    """How far the IMAP reader got in one folder of one account (bot.mail.imap.StateStore)."""
+
+    __tablename__ = "mail_folder_state"
+    __table_args__ = (UniqueConstraint("account", "folder", name="uq_mail_folder_state_account_folder"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[str] = mapped_column(String(200))
+    folder: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class MailMessage(Base):
+    """One email read from an IMAP account, matched to a letter or not (never dropped)."""
+
+    __tablename__ = "mail_messages"
+    # The same message seen again (a UIDVALIDITY change, a retried batch) is not stored twice.
+    __table_args__ = (UniqueConstraint("account", "message_id", "internaldate", "size",
+                                       name="uq_mail_messages_dedup"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[str] = mapped_column(String(200))
+    folder: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[str] = mapped_column(String(500))       # "" when the mail has none
+    internaldate: Mapped[datetime]                              # the server's arrival time
+    date_header: Mapped[datetime | None] = mapped_column(nullable=True)
+    from_addr: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    size: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(10))               # ack | reply
+    letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id", ondelete="SET NULL"),
+                                                  nullable=True, index=True)
+    # token | tracking_code | title | sender_domain, or None when unmatched
+    matched_by: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    eml_evidence_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_files.id"), nullable=True)
+    created_at: Mapped[datetime]
