@@ -359,8 +359,6 @@ class CampaignWorker:
         if reschedule:
             letter.next_poll_at = self.poll_policy.next_after(now, overdue=letter.state == m.OVERDUE)
 
-    _apply = apply   # the old private name
-
     @staticmethod
     def _store_ack(s, letter: m.Letter, d) -> None:
         """Keep an acknowledgement as a Reply of kind "ack" (the report flags ack_only with it)."""
