@@ -25,7 +25,7 @@ def register_site(session: Session, record: SiteRecord, order: int, source: str 
     existing = {m.kind: m for m in site.mailboxes}
     for kind in record.mailboxes:
         if kind not in existing:
-            session.add(Mailbox(site_id=site.id, kind=kind, label=record.mailbox_label(kind)))
+            site.mailboxes.append(Mailbox(kind=kind, label=record.mailbox_label(kind)))
         else:
             existing[kind].label = record.mailbox_label(kind)
     session.flush()

@@ -119,7 +119,8 @@ class CampaignWorker:
 
     # -- planning ----------------------------------------------------------------------
     def plan(self, campaign: m.Campaign, writer: LetterWriter, at: datetime,
-             identity: "Identity | Callable[[Target], Identity | None] | None" = None) -> int:
+             identity: "Identity | Callable[[Target], Identity | None] | None" = None,
+             only_mailbox: str | None = None) -> int:
         """One planned letter per mailbox of every target that has none yet in this campaign.
 
         With an inspector `identity` (or a function giving one per target), the form's email
@@ -130,6 +131,8 @@ class CampaignWorker:
             for target in self.targets.values():
                 site = s.get(m.Site, target.site_id)
                 for mb in sorted(site.mailboxes, key=lambda x: target.record.mailboxes.index(x.kind)):
+                    if only_mailbox and mb.kind != only_mailbox:
+                        continue
                     exists = s.scalar(select(func.count()).select_from(m.Letter).where(
                         m.Letter.campaign_id == campaign.id, m.Letter.mailbox_id == mb.id))
                     if exists:
@@ -210,11 +213,13 @@ class CampaignWorker:
         return rows
 
     # -- submission --------------------------------------------------------------------
-    async def submit(self, letter_id: int) -> str:
+    async def submit(self, letter_id: int, *, on_step=None, trace_path: str | None = None) -> str:
+        """Claims and submits one letter; `on_step` and `trace_path` serve `replay --submit`."""
         now = self.clock.now()
         with self.db.session() as s:
             # The claim: only a planned (or failed-before-the-final-click) letter can be taken,
             # and only by one worker: the UPDATE's WHERE is the lock.
+            before = s.scalar(select(m.Letter.state).where(m.Letter.id == letter_id))
             claimed = s.execute(update(m.Letter).where(
                 m.Letter.id == letter_id, m.Letter.state.in_((m.PLANNED, m.SUBMIT_FAILED)),
             ).values(state=m.SUBMITTING, lease_until=now + LEASE, attempts=m.Letter.attempts + 1,
@@ -222,14 +227,15 @@ class CampaignWorker:
             if not claimed:
                 return "not_claimed"
             letter = s.get(m.Letter, letter_id)
-            s.add(m.LetterEvent(letter_id=letter_id, at=now, from_state=m.PLANNED, to_state=m.SUBMITTING,
+            s.add(m.LetterEvent(letter_id=letter_id, at=now, from_state=before, to_state=m.SUBMITTING,
                                 reason=f"attempt {letter.attempts}"))
             s.commit()
             target = self.targets[letter.mailbox.site_id]
             variables = self._variables(letter, target)
 
-        runner = FlowRunner(target.scenario, self.evidence, captcha=self.captcha, site_name=target.record.name)
-        async with self.browser.page() as page:
+        runner = FlowRunner(target.scenario, self.evidence, captcha=self.captcha, site_name=target.record.name,
+                            on_step=on_step)
+        async with self.browser.page(trace_path=trace_path) as page:
             result = await runner.run(page, "submit", variables)
 
         at = self.clock.now()
