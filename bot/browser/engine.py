@@ -208,7 +208,10 @@ class FlowRunner:
         label = ""
         try:
             for i, step in enumerate(flow.steps):
-                label = f"{flow_name}[{i}] {step.op}" + (f" {step.name}" if step.name else "")
+                # A failure names its step: flow, index, operation and what it acts on.
+                what = step.name or next((getattr(step, a) for a in ("selector", "url", "image", "field")
+                                          if getattr(step, a, None)), "")
+                label = f"{flow_name}[{i}] {step.op}" + (f" {what}" if what else "")
                 if dry_run and isinstance(step, Click) and step.final:
                     result.outcome = "dry_run"
                     await self._keep_page(page, result, f"{flow_name}-before-final")

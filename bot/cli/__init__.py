@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from bot.cli import calendar_cmd, config_cmd, db_cmd, mail_cmd, replay_cmd, reply_cmd, report_cmd
+from bot.cli import calendar_cmd, check_cmd, config_cmd, db_cmd, mail_cmd, replay_cmd, reply_cmd, report_cmd
 from bot.cli.common import app_state
 from bot.errors import UserError
 
@@ -37,6 +37,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(mail_cmd.app, name="mail")
 app.add_typer(reply_cmd.app, name="reply")
 app.command("replay", help=replay_cmd.HELP)(replay_cmd.replay)
+app.command("check", help=check_cmd.HELP)(check_cmd.check)
 app.command("report", help=report_cmd.HELP)(report_cmd.report)
 
 

@@ -1,0 +1,91 @@
+"""`mailbox-bot check [SITE...]`: does every selector and marker the flows use still resolve?
+
+Run before a campaign and after a site's redesign. Nothing is sent: the submission flow is run
+as a dry run (it stops before the final click) and the query flow with a code no letter has,
+which must come back as the site's "not found" (or its refusal), not as a broken step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+
+from bot.cli.common import app_state
+
+HELP = "Check that each site's form and query page still match its scenario (nothing is sent); exit 1 if any is broken."
+
+PROBE_CODE = "0000000000"
+
+
+class _LooksOnly:
+    """A check needs the captcha image and input to exist, not an answer."""
+
+    label = "check (no answer typed)"
+
+    async def answer(self, image: bytes, site: str) -> str | None:
+        return "" if image else None
+
+
+def check(
+    sites: list[str] = typer.Argument(None, metavar="[SITE]...", help="Site files, keys or names (default: every file in scenarios/sites)."),
+    timeout_ms: int = typer.Option(8000, "--timeout-ms", help="How long each step may wait."),
+    out: str = typer.Option("check-out", "--out", metavar="DIR", help="Evidence of what was checked."),
+) -> None:
+    """Check that each site's form and query page still match its scenario (nothing is sent); exit 1 if any is broken."""
+    from bot.cli.replay_cmd import find_site_file
+    from bot.scenario.loader import load_site, scenario_for
+
+    scenarios_dir = Path(app_state.config.paths.scenarios_dir)
+    paths = [find_site_file(s, scenarios_dir) for s in sites] if sites else sorted((scenarios_dir / "sites").glob("*.toml"))
+    targets = []
+    for p in paths:
+        record = load_site(p)
+        scenario = scenario_for(record, scenarios_dir, where=str(p)).model_copy(update={"timeout_ms": timeout_ms})
+        targets.append((record, scenario))
+    broken = asyncio.run(_check_all(targets, Path(out)))
+    typer.echo(f"{len(targets)} site(s) checked, {len(broken)} broken")
+    raise typer.Exit(1 if broken else 0)
+
+
+async def _check_all(targets, out: Path) -> list[str]:
+    from types import SimpleNamespace
+
+    from bot.browser.engine import Browser, FlowRunner
+    from bot.store.evidence import EvidenceStore
+
+    config = app_state.config
+    evidence = EvidenceStore(out / "evidence")
+    broken: list[str] = []
+    sample = SimpleNamespace(title="关于政务服务事项办理的咨询", body="您好，请问相关事项如何办理？谢谢。",
+                             category="咨询", category_value="咨询", name="王晓明", phone="13800000000",
+                             email="check@example.org", password="Check2024")
+    async with Browser(config.browser.executable_path, headless=config.browser.headless,
+                       concurrency=config.browser.concurrency) as browser:
+        for record, scenario in targets:
+            for kind in record.mailboxes:
+                variables = {"base_url": record.base_url.rstrip("/"), "mailbox": kind,
+                             "site": SimpleNamespace(name=record.name, host_unit=record.host_unit),
+                             "letter": SimpleNamespace(**{**vars(sample), "category_value":
+                                                          scenario.categories.get("咨询", "咨询")}),
+                             "values": SimpleNamespace(**scenario.values),
+                             "tracking_code": PROBE_CODE, "password": PROBE_CODE}
+                runner = FlowRunner(scenario, evidence, captcha=_LooksOnly(), site_name=record.name)
+                async with browser.page() as page:
+                    form = await runner.run(page, "submit", variables, dry_run=True)
+                async with browser.page() as page:
+                    query = await runner.run(page, "query", variables)
+                where = f"{record.name} {record.mailbox_label(kind)}"
+                problems = []
+                if form.outcome != "dry_run":
+                    problems.append(f"form: {form.failed_step}: {form.message}")
+                if query.outcome not in ("not_found", "rejected"):
+                    problems.append(f"query: {query.failed_step or query.outcome}: {query.message or 'a made-up code was not refused'}")
+                if problems:
+                    broken.append(where)
+                    for p in problems:
+                        typer.echo(f"BROKEN {where}: {p}")
+                else:
+                    typer.echo(f"ok     {where}")
+    return broken
