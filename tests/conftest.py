@@ -29,6 +29,44 @@ def run_async(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
+def one_line_error(proc, *needles: str, empty_stdout: bool = False) -> str:
+    """Exit 2, exactly one non-empty line on stderr naming every needle, no traceback."""
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    if empty_stdout:
+        assert proc.stdout.strip() == ""
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def sandbox(request):
+    """A sandbox serving the test module's ROSTER from its START, for tests that never move the
+    clock (a module may define its own `sandbox` instead)."""
+    from bot.clock import SimClock
+    from bot.roster import roster_from_dict
+    from bot.sandbox import Sandbox
+
+    with Sandbox(roster_from_dict(request.module.ROSTER), SimClock(request.module.START)) as sb:
+        yield sb
+
+
+@pytest.fixture
+def timed(request):
+    """A private sandbox of the module's ROSTER whose clock (`.test_clock`) a test moves."""
+    from bot.clock import SimClock
+    from bot.roster import roster_from_dict
+    from bot.sandbox import Sandbox
+
+    clock = SimClock(request.module.START)
+    with Sandbox(roster_from_dict(request.module.ROSTER), clock) as sb:
+        sb.test_clock = clock
+        yield sb
+
+
 @pytest.fixture
 def db_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'test.sqlite3'}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import one_line_error
 
 BETWEEN_KEYS = {"working_days", "same_day", "within_deadline", "deadline", "estimated"}
 
@@ -16,14 +17,7 @@ def _json(proc) -> dict:
 
 def _one_line_error(proc, *needles: str) -> str:
     """Exit 2, exactly one non-empty line on stderr, no traceback, nothing on stdout."""
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert proc.stdout.strip() == ""
-    return lines[0]
+    return one_line_error(proc, *needles, empty_stdout=True)
 
 
 # --- between --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import one_line_error
 
 from bot.accounts import Accounts, ImapAccount, load_accounts
 from bot.config import Config, load_config
@@ -13,16 +14,6 @@ from bot.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_ACCOUNTS = REPO / "mailbox_accounts.example.toml"
-
-
-def _one_line_error(proc, *needles: str) -> str:
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def _write(path: Path, text: str) -> Path:
@@ -47,15 +38,15 @@ def _write(path: Path, text: str) -> Path:
 def test_bad_config_file(run_cli, tmp_path, text, needles):
     cfg = _write(tmp_path / "bad-config.toml", text)
     proc = run_cli("--config", str(cfg), "config", "show")
-    _one_line_error(proc, str(cfg), *needles)
+    one_line_error(proc, str(cfg), *needles)
     assert proc.stdout.strip() == ""
 
 
 def test_bad_config_file_found_in_working_directory(run_cli, tmp_path):
     _write(tmp_path / "mailbox-bot.toml", '[browser]\nconcurrency = "four"\n')
-    _one_line_error(run_cli("config", "check"), "mailbox-bot.toml", "browser.concurrency")
+    one_line_error(run_cli("config", "check"), "mailbox-bot.toml", "browser.concurrency")
     # Every command that needs the config reports it the same way.
-    _one_line_error(run_cli("calendar", "is-workday", "2024-05-06"), "mailbox-bot.toml", "browser.concurrency")
+    one_line_error(run_cli("calendar", "is-workday", "2024-05-06"), "mailbox-bot.toml", "browser.concurrency")
 
 
 @pytest.mark.parametrize("make", [
@@ -64,13 +55,13 @@ def test_bad_config_file_found_in_working_directory(run_cli, tmp_path):
 ])
 def test_unreadable_config_file(run_cli, tmp_path, make):
     path = make(tmp_path)
-    _one_line_error(run_cli("--config", str(path), "config", "show"), str(path))
+    one_line_error(run_cli("--config", str(path), "config", "show"), str(path))
 
 
 def test_not_utf8_config(run_cli, tmp_path):
     cfg = tmp_path / "latin1.toml"
     cfg.write_bytes('[paths]\nevidence_dir = "café"\n'.encode("latin-1"))
-    _one_line_error(run_cli("--config", str(cfg), "config", "show"), str(cfg), "UTF-8")
+    one_line_error(run_cli("--config", str(cfg), "config", "show"), str(cfg), "UTF-8")
 
 
 def test_good_config_and_defaults(run_cli, tmp_path):
@@ -222,7 +213,7 @@ def _bad(text: str, old: str, new: str) -> str:
 def test_accounts_check_bad(run_cli, tmp_path, text, needles):
     path = _write(tmp_path / "bad-accounts.toml", text)
     proc = run_cli("config", "check", "--accounts", str(path))
-    _one_line_error(proc, str(path), *needles)
+    one_line_error(proc, str(path), *needles)
     with pytest.raises(ConfigError) as exc:
         load_accounts(path)
     assert str(path) in str(exc.value)
@@ -230,7 +221,7 @@ def test_accounts_check_bad(run_cli, tmp_path, text, needles):
 
 def test_accounts_check_missing_file_explicit(run_cli, tmp_path):
     path = tmp_path / "absent.toml"
-    _one_line_error(run_cli("config", "check", "--accounts", str(path)), str(path), "not found")
+    one_line_error(run_cli("config", "check", "--accounts", str(path)), str(path), "not found")
 
 
 # --- secrets --------------------------------------------------------------------------------

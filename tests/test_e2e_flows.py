@@ -16,12 +16,12 @@ import re
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from bot.browser.engine import Browser, FlowResult, FlowRunner
 from bot.campaign.simulate import DeclaredCaptchaAnswer
+from bot.campaign.worker import Target, flow_variables
 from bot.clock import SHANGHAI, SimClock
 from bot.config import load_config
 from bot.roster import roster_from_dict
@@ -29,6 +29,7 @@ from bot.sandbox import Sandbox
 from bot.sandbox.behaviour import reply_text
 from bot.scenario.loader import load_platform, scenario_for
 from bot.scenario.schema import Scenario, SiteRecord
+from bot.store import models as m
 from bot.store.evidence import EvidenceStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -149,21 +150,15 @@ def run(loop, browser, sandbox, evidence):
 
 def make_variables(sc: Scenario, base_url: str, mailbox: str, site_name: str, *,
                    tracking_code: str = "", secret: str | None = None, **letter) -> dict:
-    """As CampaignWorker._variables builds them."""
+    """The product's own flow variables, for a letter that is never stored."""
     fields = {"title": TITLE, "body": BODY, "category": "咨询", **WRITER, **letter}
-    category = fields["category"]
-    return {
-        "base_url": base_url.rstrip("/"),
-        "mailbox": mailbox,
-        "site": SimpleNamespace(name=site_name, host_unit=site_name),
-        "letter": SimpleNamespace(title=fields["title"], body=fields["body"], category=category,
-                                  category_value=sc.categories.get(category, category),
-                                  name=fields["name"], phone=fields["phone"], email=fields["email"],
-                                  password=fields["password"]),
-        "values": SimpleNamespace(**sc.values),
-        "tracking_code": tracking_code,
-        "password": secret if secret is not None else fields["password"],
-    }
+    row = m.Letter(title=fields["title"], body=fields["body"], category=fields["category"],
+                   tracking_code=tracking_code, password=secret,
+                   writer={k: fields[k] for k in ("name", "phone", "email", "password")})
+    row.mailbox = m.Mailbox(kind=mailbox)
+    record = SiteRecord(name=site_name, group="g", host_unit=site_name, base_url=base_url,
+                        platform=sc.platform, mailboxes=[mailbox])
+    return flow_variables(row, Target(record=record, scenario=sc, site_id=0))
 
 
 def squash(text: str) -> str:

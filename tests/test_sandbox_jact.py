@@ -7,12 +7,9 @@ from datetime import datetime
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
-import pytest
 from playwright.sync_api import expect
 
-from bot.clock import SHANGHAI, SimClock
-from bot.roster import roster_from_dict
-from bot.sandbox import Sandbox
+from bot.clock import SHANGHAI
 
 START = datetime(2024, 4, 26, 10, 0, tzinfo=SHANGHAI)   # Friday; 04-28 (Sunday) is a working day
 CITY, COUNTY, CULTURE, HOUSING = "测试市人民政府", "测试县人民政府", "测试市文化和旅游局", "测试市住房和城乡建设局"
@@ -34,22 +31,6 @@ TITLE = "关于小区停车收费标准的咨询"
 LETTER = {"xm": "王晓明", "sj": "13812345678", "email": "wxm@example.com", "lx": "咨询",
           "dx": "主要领导", "bt": TITLE, "nr": "您好：\n请问本市住宅小区停车收费标准在哪里可以查到？谢谢！",
           "gk": "1"}
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    """Shared by the tests that never move the clock."""
-    with Sandbox(roster_from_dict(ROSTER), SimClock(START)) as sb:
-        yield sb
-
-
-@pytest.fixture
-def timed():
-    """A private sandbox whose clock a test moves forward."""
-    clock = SimClock(START)
-    with Sandbox(roster_from_dict(ROSTER), clock) as sb:
-        sb.test_clock = clock
-        yield sb
 
 
 def open_form(page, sb, site=CITY, mailbox="leader"):

@@ -10,9 +10,7 @@ from urllib.request import Request, urlopen
 import pytest
 from playwright.sync_api import expect
 
-from bot.clock import SHANGHAI, SimClock
-from bot.roster import roster_from_dict
-from bot.sandbox import Sandbox
+from bot.clock import SHANGHAI
 
 START = datetime(2024, 4, 26, 10, 0, tzinfo=SHANGHAI)
 PORTAL, CULTURE = "测试区人民政府", "测试市文化和旅游局"
@@ -32,20 +30,6 @@ TITLE = "关于渭河滩涂公园夜间照明的建议"
 BODY = "尊敬的领导：\n渭河公园步道夜间照明不足，建议增设路灯。——市民（含生僻字：亖、喆、珺）"
 LETTER = {"txtName": "李建国", "txtPhone": "0917-3261234", "txtTitle": TITLE, "txtContent": BODY,
           "txtPassword": "abc12345"}
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox(roster_from_dict(ROSTER), SimClock(START)) as sb:
-        yield sb
-
-
-@pytest.fixture
-def timed():
-    clock = SimClock(START)
-    with Sandbox(roster_from_dict(ROSTER), clock) as sb:
-        sb.test_clock = clock
-        yield sb
 
 
 def viewstate(html: str) -> str:

@@ -7,12 +7,9 @@ from datetime import datetime
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
-import pytest
 from playwright.sync_api import expect
 
-from bot.clock import SHANGHAI, SimClock
-from bot.roster import roster_from_dict
-from bot.sandbox import Sandbox
+from bot.clock import SHANGHAI
 
 START = datetime(2024, 4, 26, 10, 0, tzinfo=SHANGHAI)
 BUREAU, GONE, EARLY = "测试市商务局", "测试市文化和旅游局", "测试市统计局"
@@ -31,20 +28,6 @@ ROSTER = {
 TITLE = "咨询外贸企业出口退税办理流程"
 LETTER = {"name": "张丽", "mobile": "15991234567", "email": "zhangli@example.com", "title": TITLE,
           "content": "请问出口退税需要准备哪些材料？"}
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox(roster_from_dict(ROSTER), SimClock(START)) as sb:
-        yield sb
-
-
-@pytest.fixture
-def timed():
-    clock = SimClock(START)
-    with Sandbox(roster_from_dict(ROSTER), clock) as sb:
-        sb.test_clock = clock
-        yield sb
 
 
 def submit_http(sb, site=BUREAU, **over) -> str:

@@ -77,12 +77,6 @@ class FlowResult:
     timings: list[StepTiming] = field(default_factory=list)
 
 
-# Selectors that document.querySelector understands as is (no Playwright extensions such as
-# :has-text(), >>, text= or xpath=).
-_PLAIN_CSS = re.compile(r"[#.\w\s\-\[\]='\"*^$|~>+:()]+")
-_PLAYWRIGHT_ONLY = re.compile(r":has-text|:text|>>|^text=|^xpath=|^//|:visible|:nth-match|:left-of|:right-of|:near|:above|:below")
-
-
 _CHARSET = re.compile(r"charset=([\w-]+)", re.I)
 _HEAD = re.compile(r"<head[^>]*>", re.I)
 
@@ -218,8 +212,6 @@ class FlowRunner:
                     return result
                 started = time.perf_counter()
                 timeout = step.timeout_ms or default_timeout
-                if isinstance(step, Extract) and not (i and isinstance(flow.steps[i - 1], Extract)):
-                    await self._prefetch(page, flow.steps, i, variables)
                 outcome = await self._step(page, step, variables, result, timeout, label)
                 timing = StepTiming(i, step.op, step.name or getattr(step, "selector", "") or getattr(step, "url", ""),
                                     (time.perf_counter() - started) * 1000)
@@ -318,32 +310,11 @@ class FlowRunner:
         result.captcha_by = self.captcha.label
         await page.locator(self._sel(step.input, variables)).first.fill(answer, timeout=timeout)
 
-    async def _prefetch(self, page: Page, steps: list, start: int, variables) -> None:
-        """Reads a run of consecutive extract steps in one round trip to the page when their
-        selectors are plain CSS (the common case); otherwise each step reads on its own."""
-        self._prefetched = {}
-        run = []
-        for step in steps[start:]:
-            if not isinstance(step, Extract):
-                break
-            run.append((id(step), self._sel(step.selector, variables), step.attribute))
-        if not all(_PLAIN_CSS.fullmatch(sel) and not _PLAYWRIGHT_ONLY.search(sel) for _, sel, _ in run):
-            return
-        values = await page.evaluate(
-            """(items) => items.map(([sel, attr]) => { const el = document.querySelector(sel);
-                   return el === null ? null : (attr ? el.getAttribute(attr) : el.textContent); })""",
-            [[sel, attr] for _, sel, attr in run])
-        self._prefetched = {key: value for (key, _, _), value in zip(run, values)}
-
     async def _extract(self, page: Page, step: Extract, variables, result: FlowResult, timeout: int, label: str):
-        prefetched = getattr(self, "_prefetched", {})
-        if id(step) in prefetched:
-            value = prefetched[id(step)]
-        else:
-            loc = page.locator(self._sel(step.selector, variables)).first
-            value = None
-            if await loc.count():
-                value = await (loc.get_attribute(step.attribute) if step.attribute else loc.text_content())
+        loc = page.locator(self._sel(step.selector, variables)).first
+        value = None
+        if await loc.count():
+            value = await (loc.get_attribute(step.attribute) if step.attribute else loc.text_content())
         if value is not None:
             value = " ".join(value.split())
             if step.pattern:

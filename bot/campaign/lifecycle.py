@@ -1,19 +1,145 @@
-"""Letter state transitions. Every transition is an event row with its time, reason and evidence."""
+"""A letter's life after submission: when to look again, and what the observations mean.
+
+Every state change is an event row with its time, reason and evidence (`transition`). The
+state and the replies are re-derived from all observations (`Lifecycle.apply`) after anything
+new is seen: a poll of the site, an email, a callback recorded by hand. Nothing here needs a
+browser, so the mail sync and the inspector's commands use it as the campaign worker does.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot.store.models import EvidenceFile, Letter, LetterEvent
+from bot.calendar import WorkCalendar
+from bot.campaign.derive import ReplyFinding, Seen, derive
+from bot.clock import SHANGHAI, local
+from bot.store import models as m
 
 
-def transition(session: Session, letter: Letter, to_state: str, at: datetime, reason: str = "",
-               evidence: list[EvidenceFile] | None = None) -> LetterEvent:
-    ev = LetterEvent(letter_id=letter.id, at=at, from_state=letter.state, to_state=to_state,
-                     reason=reason, evidence_ids=[e.id for e in (evidence or [])])
+def transition(session: Session, letter: m.Letter, to_state: str, at: datetime, reason: str = "",
+               evidence: list[m.EvidenceFile] | None = None) -> m.LetterEvent:
+    ev = m.LetterEvent(letter_id=letter.id, at=at, from_state=letter.state, to_state=to_state,
+                       reason=reason, evidence_ids=[e.id for e in (evidence or [])])
     letter.state = to_state
     letter.state_changed_at = at
     session.add(ev)
     return ev
+
+
+@dataclass
+class PollPolicy:
+    """When to look again at an open letter.
+
+    Every `every` during working hours of working days (Asia/Shanghai), and outside them only at
+    a few fixed moments: once in the evening of a working day, twice on a day off. Replies are
+    mostly written in office hours, and this keeps the load on a site (and the timing evidence)
+    where it matters: a reply shown with an office-hours time is checked within `every`.
+    """
+
+    calendar: WorkCalendar
+    every: timedelta = timedelta(hours=2)
+    day_start: time = time(8, 0)
+    day_end: time = time(18, 0)
+    evening: tuple[time, ...] = (time(21, 0),)
+    day_off: tuple[time, ...] = (time(10, 0), time(16, 0))
+    overdue: tuple[time, ...] = (time(16, 0),)
+
+    def next_after(self, now: datetime, overdue: bool = False) -> datetime:
+        """The next poll. Past the deadline the verdict is fixed and the letter is only watched
+        for a late reply, once a day."""
+        if overdue:
+            return self._next_slot(now, lambda day: self.overdue)
+        return min(self._next_in_hours(now + self.every), self._next_off_hours_slot(now))
+
+    def _next_in_hours(self, t: datetime) -> datetime:
+        t = local(t)
+        for _ in range(60):
+            day = t.date()
+            if self.calendar.is_workday(day):
+                start = datetime.combine(day, self.day_start, tzinfo=SHANGHAI)
+                end = datetime.combine(day, self.day_end, tzinfo=SHANGHAI)
+                if t <= end:
+                    return max(t, start)
+            t = datetime.combine(day + timedelta(days=1), time(0), tzinfo=SHANGHAI)
+        return t
+
+    def _next_off_hours_slot(self, now: datetime) -> datetime:
+        return self._next_slot(now, lambda day: self.evening if self.calendar.is_workday(day) else self.day_off)
+
+    def _next_slot(self, now: datetime, slots_of) -> datetime:
+        day = local(now).date()
+        for _ in range(60):
+            for slot in slots_of(day):
+                when = datetime.combine(day, slot, tzinfo=SHANGHAI)
+                if when > now:
+                    return when
+            day += timedelta(days=1)
+        raise RuntimeError("no poll slot within 60 days")
+
+
+class Lifecycle:
+    """Applies the derivation rules (bot.campaign.derive) to a letter in the database."""
+
+    def __init__(self, calendar: WorkCalendar, poll: PollPolicy | None = None):
+        self.calendar = calendar
+        self.poll_policy = poll or PollPolicy(calendar)
+
+    def apply(self, s: Session, letter: m.Letter, now: datetime, evidence: list[m.EvidenceFile],
+              poll_done: bool = False, reschedule: bool = True) -> None:
+        """Re-derive the letter's replies and state from all its observations (after a poll, or
+        after `bot.mail.channel.sync_mail` added an email observation). `poll_done`: a reply
+        was seen, stop polling. `reschedule=False` keeps the letter's next poll where it was
+        (an observation that did not come from a poll of the site)."""
+        seen = [Seen(channel=o.channel, at=o.at, outcome=o.outcome, replied=o.replied,
+                     displayed_at=o.displayed_reply_at, date_only=o.displayed_date_only,
+                     ack=bool(o.detail.get("ack")), id=o.id, flags=tuple(o.detail.get("flags", ())))
+                for o in letter.observations]
+        d = derive(seen, letter.submitted_at)
+        if d.ack is not None:
+            # Kept as a Reply of kind "ack": the report flags ack_only with it.
+            _keep_reply(s, letter, d.ack, "ack", list(d.ack.flags))
+        if d.reply is not None:
+            _keep_reply(s, letter, d.reply, "answer", d.flags)
+            if letter.state != m.REPLIED:
+                transition(s, letter, m.REPLIED, now, f"reply seen on {d.reply.channel}", evidence)
+            if poll_done:
+                letter.next_poll_at = None
+                return
+        elif d.deleted_at is not None:
+            if letter.state != m.DELETED:
+                transition(s, letter, m.DELETED, now,
+                           "the letter, seen before, was not found by two consecutive polls at least 1 hour apart",
+                           evidence)
+            letter.next_poll_at = None
+            return
+        elif not d.ever_found and letter.state == m.SUBMITTED:
+            misses = [o for o in letter.observations if o.outcome == "not_found"]
+            if len(misses) >= 2 and misses[-1].at - misses[0].at >= timedelta(hours=1):
+                transition(s, letter, m.NEVER_VISIBLE, now, "never found by a query after submission", evidence)
+        if letter.state in (m.SUBMITTED, m.NEVER_VISIBLE) and d.reply is None:
+            deadline, _ = self.calendar.deadline(letter.submitted_at, letter.campaign.deadline_workdays,
+                                                 letter.campaign.cutoff_time)
+            if now > deadline and letter.state == m.SUBMITTED:
+                transition(s, letter, m.OVERDUE, now, f"no reply by the deadline {deadline:%Y-%m-%d %H:%M}")
+        if reschedule:
+            letter.next_poll_at = self.poll_policy.next_after(now, overdue=letter.state == m.OVERDUE)
+
+
+def _keep_reply(s: Session, letter: m.Letter, found: ReplyFinding, kind: str, flags: list) -> m.Reply:
+    """The letter's one Reply row for this channel and kind, brought up to date."""
+    row = next((r for r in letter.replies if r.channel == found.channel and r.kind == kind), None)
+    if row is None:
+        row = m.Reply(letter_id=letter.id, channel=found.channel, kind=kind,
+                      replied_at=found.replied_at, first_seen_at=found.first_seen_at)
+        s.add(row)
+        letter.replies.append(row)
+    source = s.get(m.Observation, found.observation_id) if found.observation_id else None
+    row.replied_at, row.first_seen_at = found.replied_at, found.first_seen_at
+    row.displayed_at, row.date_only = found.displayed_at, found.date_only
+    row.flags, row.observation_id = flags, found.observation_id
+    if source is not None:
+        row.text, row.unit = source.reply_text, source.reply_unit
+    return row

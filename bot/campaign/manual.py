@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-
+from bot.campaign.lifecycle import Lifecycle
 from bot.clock import Clock, aware
 from bot.errors import UserError
 from bot.store import models as m
@@ -19,8 +18,8 @@ MANUAL_CHANNELS = ("phone", "sms")
 
 
 def record_manual_reply(db: Database, letter_id: int, at: datetime, via: str, note: str,
-                        clock: Clock, apply) -> m.Letter:
-    """`apply(session, letter, now)` re-derives the letter (CampaignWorker.apply's rules)."""
+                        clock: Clock, lifecycle: Lifecycle) -> m.Letter:
+    """Adds the callback as an observation and re-derives the letter; polling stops."""
     if via not in MANUAL_CHANNELS:
         raise UserError(f"--channel: {via!r} is not one of {', '.join(MANUAL_CHANNELS)}")
     at = aware(at)
@@ -40,10 +39,8 @@ def record_manual_reply(db: Database, letter_id: int, at: datetime, via: str, no
                             detail={"via": via, "note": note, "recorded_at": now.isoformat()}))
         s.flush()
         s.refresh(letter)
-        apply(s, letter, now)
-        s.flush()
-        reply = s.scalar(select(m.Reply).where(m.Reply.letter_id == letter.id, m.Reply.channel == "manual",
-                                               m.Reply.kind == "answer"))
+        lifecycle.apply(s, letter, now, [], poll_done=True, reschedule=False)
+        reply = next((r for r in letter.replies if r.channel == "manual" and r.kind == "answer"), None)
         if reply is not None and note:
             reply.note = f"{'电话' if via == 'phone' else '短信'}回复：{note}"
         s.commit()

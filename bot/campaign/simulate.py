@@ -7,7 +7,7 @@ report); only the clock is simulated, and it moves straight to the next moment w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
@@ -16,7 +16,8 @@ from sqlalchemy import select
 from bot.browser.engine import Browser
 from bot.calendar import WorkCalendar
 from bot.campaign.sites import register_site
-from bot.campaign.worker import CampaignWorker, PollPolicy, Target
+from bot.campaign.lifecycle import PollPolicy
+from bot.campaign.worker import CampaignWorker, Target
 from bot.clock import SimClock
 from bot.accounts import Identity
 from bot.config import Config

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Callable
 
@@ -21,9 +21,8 @@ from sqlalchemy import func, select, update
 
 from bot.browser.engine import Browser, CaptchaAnswerer, FlowResult, FlowRunner
 from bot.calendar import WorkCalendar
-from bot.campaign.derive import Seen, derive
-from bot.campaign.lifecycle import transition
-from bot.clock import SHANGHAI, Clock, aware, local
+from bot.campaign.lifecycle import Lifecycle, PollPolicy, transition
+from bot.clock import Clock, aware
 from bot.accounts import Identity
 from bot.letters import LetterWriter, reply_token
 from bot.scenario.schema import Scenario, SiteRecord
@@ -42,57 +41,6 @@ class Target:
     site_id: int
 
 
-@dataclass
-class PollPolicy:
-    """When to look again at an open letter.
-
-    Every `every` during working hours of working days (Asia/Shanghai), and outside them only at
-    a few fixed moments: once in the evening of a working day, twice on a day off. Replies are
-    mostly written in office hours, and this keeps the load on a site (and the timing evidence)
-    where it matters: a reply shown with an office-hours time is checked within `every`.
-    """
-
-    calendar: WorkCalendar
-    every: timedelta = timedelta(hours=2)
-    day_start: time = time(8, 0)
-    day_end: time = time(18, 0)
-    evening: tuple[time, ...] = (time(21, 0),)
-    day_off: tuple[time, ...] = (time(10, 0), time(16, 0))
-    overdue: tuple[time, ...] = (time(16, 0),)
-
-    def next_after(self, now: datetime, overdue: bool = False) -> datetime:
-        """The next poll. Past the deadline the verdict is fixed and the letter is only watched
-        for a late reply, once a day."""
-        if overdue:
-            return self._next_slot(now, lambda day: self.overdue)
-        return min(self._next_in_hours(now + self.every), self._next_off_hours_slot(now))
-
-    def _next_in_hours(self, t: datetime) -> datetime:
-        t = local(t)
-        for _ in range(60):
-            day = t.date()
-            if self.calendar.is_workday(day):
-                start = datetime.combine(day, self.day_start, tzinfo=SHANGHAI)
-                end = datetime.combine(day, self.day_end, tzinfo=SHANGHAI)
-                if t <= end:
-                    return max(t, start)
-            t = datetime.combine(day + timedelta(days=1), time(0), tzinfo=SHANGHAI)
-        return t
-
-    def _next_off_hours_slot(self, now: datetime) -> datetime:
-        return self._next_slot(now, lambda day: self.evening if self.calendar.is_workday(day) else self.day_off)
-
-    def _next_slot(self, now: datetime, slots_of) -> datetime:
-        day = local(now).date()
-        for _ in range(60):
-            for slot in slots_of(day):
-                when = datetime.combine(day, slot, tzinfo=SHANGHAI)
-                if when > now:
-                    return when
-            day += timedelta(days=1)
-        raise RuntimeError("no poll slot within 60 days")
-
-
 def parse_displayed_time(raw: str, formats: list[str]) -> tuple[datetime | None, bool]:
     """(time, date_only) from a site's displayed reply time; naive means Asia/Shanghai."""
     raw = raw.strip()
@@ -105,6 +53,26 @@ def parse_displayed_time(raw: str, formats: list[str]) -> tuple[datetime | None,
     return None, False
 
 
+def flow_variables(letter: m.Letter, target: Target) -> dict:
+    """What a flow's templates can use: {base_url}, {mailbox}, {letter.title}, {password}, ...
+
+    `letter` may be a transient row (a dry run or a check sends nothing and stores nothing)."""
+    sc = target.scenario
+    w = letter.writer or {}
+    return {
+        "base_url": target.record.base_url.rstrip("/"),
+        "mailbox": letter.mailbox.kind,
+        "site": SimpleNamespace(name=target.record.name, host_unit=target.record.host_unit),
+        "letter": SimpleNamespace(title=letter.title, body=letter.body, category=letter.category,
+                                  category_value=sc.categories.get(letter.category, letter.category),
+                                  name=w.get("name", ""), phone=w.get("phone", ""),
+                                  email=w.get("email", ""), password=w.get("password", "")),
+        "values": SimpleNamespace(**sc.values),
+        "tracking_code": letter.tracking_code or "",
+        "password": letter.password or w.get("password", ""),
+    }
+
+
 class CampaignWorker:
     def __init__(self, db: Database, clock: Clock, browser: Browser, evidence: EvidenceStore,
                  calendar: WorkCalendar, targets: dict[int, Target], *,
@@ -114,7 +82,9 @@ class CampaignWorker:
         self.calendar = calendar
         self.targets = targets                # site_id -> Target
         self.captcha = captcha
-        self.poll_policy = poll or PollPolicy(calendar)
+        self.lifecycle = Lifecycle(calendar, poll)
+        self.poll_policy = self.lifecycle.poll_policy
+        self.apply = self.lifecycle.apply     # re-derive a letter after a new observation
         self.on_event = on_event or (lambda kind, letter: None)
 
     # -- planning ----------------------------------------------------------------------
@@ -185,28 +155,11 @@ class CampaignWorker:
         return len(subs), len(polls)
 
     # -- helpers -----------------------------------------------------------------------
-    def _variables(self, letter: m.Letter, target: Target) -> dict:
-        sc = target.scenario
-        w = letter.writer
-        return {
-            "base_url": target.record.base_url.rstrip("/"),
-            "mailbox": letter.mailbox.kind,
-            "site": SimpleNamespace(name=target.record.name, host_unit=target.record.host_unit),
-            "letter": SimpleNamespace(title=letter.title, body=letter.body, category=letter.category,
-                                      category_value=sc.categories.get(letter.category, letter.category),
-                                      name=w.get("name", ""), phone=w.get("phone", ""),
-                                      email=w.get("email", ""), password=w.get("password", "")),
-            "values": SimpleNamespace(**sc.values),
-            "tracking_code": letter.tracking_code or "",
-            "password": letter.password or w.get("password", ""),
-        }
-
     def _keep(self, s, letter_id: int, result: FlowResult) -> list[m.EvidenceFile]:
         rows = []
         now = self.clock.now()
         for ev in result.evidence:
-            row = m.EvidenceFile(letter_id=letter_id, kind=ev.kind, step=ev.step, path=ev.path,
-                                 sha256=ev.sha256, size=ev.size, created_at=now)
+            row = m.EvidenceFile.of(ev, letter_id, now)
             s.add(row)
             rows.append(row)
         s.flush()
@@ -231,7 +184,7 @@ class CampaignWorker:
                                 reason=f"attempt {letter.attempts}"))
             s.commit()
             target = self.targets[letter.mailbox.site_id]
-            variables = self._variables(letter, target)
+            variables = flow_variables(letter, target)
 
         runner = FlowRunner(target.scenario, self.evidence, captcha=self.captcha, site_name=target.record.name,
                             on_step=on_step)
@@ -272,7 +225,7 @@ class CampaignWorker:
             if letter.state not in OPEN_STATES or letter.next_poll_at is None:
                 return letter.state
             target = self.targets[letter.mailbox.site_id]
-            variables = self._variables(letter, target)
+            variables = flow_variables(letter, target)
         runner = FlowRunner(target.scenario, self.evidence, site_name=target.record.name)
         async with self.browser.page(fresh=False) as page:
             result = await runner.run(page, "query", variables)
@@ -312,74 +265,8 @@ class CampaignWorker:
                 obs.detail = {"message": result.message, "step": result.failed_step}
             s.add(obs)
             s.flush()
-            self.apply(s, letter, at, evidence, poll_done=final)
+            self.lifecycle.apply(s, letter, at, evidence, poll_done=final)
             s.commit()
             self.on_event("poll", letter)
             return letter.state
-
-    def apply(self, s, letter: m.Letter, now: datetime, evidence: list[m.EvidenceFile],
-              poll_done: bool = False, reschedule: bool = True) -> None:
-        """Re-derive the letter's replies and state from all its observations (after a poll, or
-        after `bot.mail.channel.sync_mail` added an email observation). `poll_done`: a reply
-        was seen, stop polling. `reschedule=False` keeps the letter's next poll where it was
-        (an observation that did not come from a poll of the site)."""
-        seen = [Seen(channel=o.channel, at=o.at, outcome=o.outcome, replied=o.replied,
-                     displayed_at=o.displayed_reply_at, date_only=o.displayed_date_only,
-                     ack=bool(o.detail.get("ack")), id=o.id, flags=tuple(o.detail.get("flags", ())))
-                for o in letter.observations]
-        d = derive(seen, letter.submitted_at)
-        self._store_ack(s, letter, d)
-        if d.reply is not None:
-            reply = next((r for r in letter.replies if r.channel == d.reply.channel and r.kind == "answer"), None)
-            if reply is None:
-                reply = m.Reply(letter_id=letter.id, channel=d.reply.channel, kind="answer",
-                                replied_at=d.reply.replied_at, first_seen_at=d.reply.first_seen_at)
-                s.add(reply)
-            source = s.get(m.Observation, d.reply.observation_id) if d.reply.observation_id else None
-            reply.replied_at, reply.first_seen_at = d.reply.replied_at, d.reply.first_seen_at
-            reply.displayed_at, reply.date_only = d.reply.displayed_at, d.reply.date_only
-            reply.flags, reply.observation_id = d.flags, d.reply.observation_id
-            if source is not None:
-                reply.text, reply.unit = source.reply_text, source.reply_unit
-            if letter.state != m.REPLIED:
-                transition(s, letter, m.REPLIED, now, f"reply seen on {d.reply.channel}", evidence)
-            if poll_done:
-                letter.next_poll_at = None
-                return
-        elif d.deleted_at is not None:
-            if letter.state != m.DELETED:
-                transition(s, letter, m.DELETED, now,
-                           "the letter, seen before, was not found by two consecutive polls at least 1 hour apart",
-                           evidence)
-            letter.next_poll_at = None
-            return
-        elif not d.ever_found and letter.state == m.SUBMITTED:
-            misses = [o for o in letter.observations if o.outcome == "not_found"]
-            if len(misses) >= 2 and misses[-1].at - misses[0].at >= timedelta(hours=1):
-                transition(s, letter, m.NEVER_VISIBLE, now, "never found by a query after submission", evidence)
-        if letter.state in (m.SUBMITTED, m.NEVER_VISIBLE) and d.reply is None:
-            deadline, _ = self.calendar.deadline(letter.submitted_at, letter.campaign.deadline_workdays,
-                                                 letter.campaign.cutoff_time)
-            if now > deadline and letter.state == m.SUBMITTED:
-                transition(s, letter, m.OVERDUE, now, f"no reply by the deadline {deadline:%Y-%m-%d %H:%M}")
-        if reschedule:
-            letter.next_poll_at = self.poll_policy.next_after(now, overdue=letter.state == m.OVERDUE)
-
-    @staticmethod
-    def _store_ack(s, letter: m.Letter, d) -> None:
-        """Keep an acknowledgement as a Reply of kind "ack" (the report flags ack_only with it)."""
-        if d.ack is None:
-            return
-        row = next((r for r in letter.replies if r.channel == d.ack.channel and r.kind == "ack"), None)
-        if row is None:
-            row = m.Reply(letter_id=letter.id, channel=d.ack.channel, kind="ack",
-                          replied_at=d.ack.replied_at, first_seen_at=d.ack.first_seen_at)
-            s.add(row)
-            letter.replies.append(row)
-        source = s.get(m.Observation, d.ack.observation_id) if d.ack.observation_id else None
-        row.replied_at, row.first_seen_at = d.ack.replied_at, d.ack.first_seen_at
-        row.displayed_at, row.date_only = d.ack.displayed_at, d.ack.date_only
-        row.flags, row.observation_id = list(d.ack.flags), d.ack.observation_id
-        if source is not None:
-            row.text, row.unit = source.reply_text, source.reply_unit
 

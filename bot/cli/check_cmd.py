@@ -50,27 +50,25 @@ def check(
 
 
 async def _check_all(targets, out: Path) -> list[str]:
-    from types import SimpleNamespace
-
     from bot.browser.engine import Browser, FlowRunner
+    from bot.campaign.worker import Target, flow_variables
+    from bot.store import models as m
     from bot.store.evidence import EvidenceStore
 
     config = app_state.config
     evidence = EvidenceStore(out / "evidence")
     broken: list[str] = []
-    sample = SimpleNamespace(title="关于政务服务事项办理的咨询", body="您好，请问相关事项如何办理？谢谢。",
-                             category="咨询", category_value="咨询", name="王晓明", phone="13800000000",
-                             email="check@example.org", password="Check2024")
     async with Browser(config.browser.executable_path, headless=config.browser.headless,
                        concurrency=config.browser.concurrency) as browser:
         for record, scenario in targets:
             for kind in record.mailboxes:
-                variables = {"base_url": record.base_url.rstrip("/"), "mailbox": kind,
-                             "site": SimpleNamespace(name=record.name, host_unit=record.host_unit),
-                             "letter": SimpleNamespace(**{**vars(sample), "category_value":
-                                                          scenario.categories.get("咨询", "咨询")}),
-                             "values": SimpleNamespace(**scenario.values),
-                             "tracking_code": PROBE_CODE, "password": PROBE_CODE}
+                # A made-up letter that is never stored or sent, with a code no site has issued.
+                letter = m.Letter(title="关于政务服务事项办理的咨询", body="您好，请问相关事项如何办理？谢谢。",
+                                  category="咨询", tracking_code=PROBE_CODE, password=PROBE_CODE,
+                                  writer={"name": "王晓明", "phone": "13800000000",
+                                          "email": "check@example.org", "password": "Check2024"})
+                letter.mailbox = m.Mailbox(kind=kind)
+                variables = flow_variables(letter, Target(record=record, scenario=scenario, site_id=0))
                 runner = FlowRunner(scenario, evidence, captcha=_LooksOnly(), site_name=record.name)
                 async with browser.page() as page:
                     form = await runner.run(page, "submit", variables, dry_run=True)

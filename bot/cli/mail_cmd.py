@@ -40,7 +40,7 @@ def sync(accounts: str = typer.Option(None, "--accounts", metavar="FILE",
     """One sync cycle of every IMAP account of the accounts file (passwords from the environment
     variables they name): store new mail, match it to letters, update the letters."""
     from bot.accounts import load_accounts
-    from bot.campaign.worker import CampaignWorker
+    from bot.campaign.lifecycle import Lifecycle
     from bot.clock import SystemClock
     from bot.mail.channel import DbStateStore, sync_mail
     from bot.mail.imap import ImapSettings, MailError, MailReader, with_retry
@@ -56,15 +56,14 @@ def sync(accounts: str = typer.Option(None, "--accounts", metavar="FILE",
     db = app_state.db
     clock = SystemClock()
     evidence = EvidenceStore(config.paths.evidence_dir)
-    # Only the derivation of the worker is used: no browser, no sites to visit.
-    worker = CampaignWorker(db, clock, None, evidence, app_state.calendar(), {})
+    lifecycle = Lifecycle(app_state.calendar())
     catchall = sorted({i.catchall_domain for i in accts.identity if i.catchall_domain})
     failed = 0
     for acct in accts.imap:
         settings = ImapSettings.from_account(acct)
         try:
             with MailReader(settings, DbStateStore(db)) as reader:
-                r = with_retry(lambda: sync_mail(db, reader, evidence, clock, apply=worker.apply,
+                r = with_retry(lambda: sync_mail(db, reader, evidence, clock, apply=lifecycle.apply,
                                                  catchall_domains=catchall))
         except MailError as e:      # never contains the password
             failed += 1

@@ -69,11 +69,9 @@ def _printer():
 
 
 async def _replay(record, scenario, kind, path, headed, slow_mo, trace, submit, campaign, out: Path) -> int:
-    from types import SimpleNamespace
-
     from bot.browser.captcha import TerminalCaptcha
     from bot.browser.engine import Browser, FlowRunner
-    from bot.campaign.worker import CampaignWorker, Target
+    from bot.campaign.worker import CampaignWorker, Target, flow_variables
     from bot.clock import SystemClock, local
     from bot.letters import LetterWriter
     from bot.store import models as m
@@ -93,8 +91,7 @@ async def _replay(record, scenario, kind, path, headed, slow_mo, trace, submit, 
                               writer={"name": content.name, "phone": content.phone, "email": content.email,
                                       "password": content.password})
             letter.mailbox = m.Mailbox(kind=kind)
-            worker = CampaignWorker(app_state.db, clock, browser, evidence, app_state.calendar(), {})
-            variables = worker._variables(letter, Target(record=record, scenario=scenario, site_id=0))
+            variables = flow_variables(letter, Target(record=record, scenario=scenario, site_id=0))
             typer.echo(f"  letter: {content.title}")
             runner = FlowRunner(scenario, evidence, captcha=captcha, site_name=record.name, on_step=_printer())
             async with browser.page(trace_path=trace) as page:

@@ -18,14 +18,10 @@ def record(
     note: str = typer.Option("", "--note", help="What was said, for the table's 备注."),
 ) -> None:
     """Record a callback or SMS as the letter's reply from that channel."""
+    from bot.campaign.lifecycle import Lifecycle
     from bot.campaign.manual import record_manual_reply
-    from bot.campaign.worker import CampaignWorker
     from bot.clock import SystemClock
 
-    clock = SystemClock()
-    # Only the derivation rules are needed here: no browser, no site.
-    worker = CampaignWorker(app_state.db, clock, None, None, app_state.calendar(), {})
-    result = record_manual_reply(
-        app_state.db, letter, parse_datetime(at, "--at"), channel, note, clock,
-        lambda s, row, now: worker.apply(s, row, now, [], poll_done=True, reschedule=False))
+    result = record_manual_reply(app_state.db, letter, parse_datetime(at, "--at"), channel, note,
+                                 SystemClock(), Lifecycle(app_state.calendar()))
     typer.echo(f"letter {result.id}: {result.state}")

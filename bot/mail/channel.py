@@ -14,7 +14,7 @@ message, in one transaction:
    (`mailbox-bot mail unmatched`), never dropped;
 6. when matched, appends an Observation(channel="email", outcome="found", replied=True,
    displayed_reply_at=INTERNALDATE) (``detail.ack`` for an acknowledgement) at the sync time,
-   and re-derives the letter (`apply`, normally `CampaignWorker.apply`).
+   and re-derives the letter (`apply`, normally `Lifecycle.apply`).
 
 Reply time from email = INTERNALDATE (the server's arrival time). The Date header is kept in the
 row and in the observation; when it differs from INTERNALDATE by more than `DATE_MISMATCH`, the
@@ -184,7 +184,7 @@ def sync_mail(db: Database, reader: MailReader, evidence: EvidenceStore, clock: 
     """One cycle: read what is new in the reader's folders and record it (see the module doc).
 
     `apply(session, letter, now, evidence_rows, poll_done=..., reschedule=...)` re-derives a
-    letter after its new observation (`CampaignWorker.apply`); without it the observation is
+    letter after its new observation (`Lifecycle.apply`); without it the observation is
     only stored and a later derivation picks it up. Errors of the connection propagate
     (`MailConnectionError`); nothing of a message is committed unless all of it is."""
     result = MailSyncResult()
@@ -206,8 +206,7 @@ def sync_mail(db: Database, reader: MailReader, evidence: EvidenceStore, clock: 
             kind = classify_message(parsed, rules)
             letter, how = match_letter(s, parsed, msg.internaldate, domains)
             ev = evidence.save(kind="eml", step=f"mail {msg.folder} uid {msg.uid}", data=msg.raw, ext="eml")
-            ev_row = m.EvidenceFile(letter_id=letter.id if letter else None, kind="eml", step=ev.step,
-                                    path=ev.path, sha256=ev.sha256, size=ev.size, created_at=now)
+            ev_row = m.EvidenceFile.of(ev, letter.id if letter else None, now)
             s.add(ev_row)
             s.flush()
             row = m.MailMessage(account=account, folder=msg.folder, uidvalidity=msg.uidvalidity,

@@ -153,6 +153,12 @@ class EvidenceFile(Base):
     size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
 
+    @classmethod
+    def of(cls, saved, letter_id: int | None, at: datetime) -> "EvidenceFile":
+        """The row for a file the evidence store has saved (bot.browser.engine.Evidence)."""
+        return cls(letter_id=letter_id, kind=saved.kind, step=saved.step, path=saved.path,
+                   sha256=saved.sha256, size=saved.size, created_at=at)
+
 
 class Observation(Base):
     """What one poll of one channel saw. Append-only."""
