@@ -22,9 +22,11 @@ from bot.clock import aware
 from bot.config import read_toml
 from bot.errors import ConfigError
 
-PLATFORMS = ("jact", "legacy", "minimal")
-EMAIL_PLATFORMS = ("jact", "minimal")   # the forms with an email field (legacy has none)
+PLATFORMS = ("jact", "legacy", "minimal", "igi", "hdjlpt")
+EMAIL_PLATFORMS = ("jact", "minimal", "igi", "hdjlpt")   # the forms with an email field (legacy has none)
+DRIFT_ROLES = ("title", "body", "name", "phone", "email")
 MAILBOXES = ("leader", "mayor")
+RESERVED_SLUGS = ("sso",)
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _DURATION_RE = re.compile(r"(\d+)\s*([smhd])")
 _UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -137,6 +139,16 @@ class RosterSite(_Strict):
     reply: ReplyRule | None = None
     delete: DeleteRule | None = None
     backdate: BackdateRule | None = None
+    # Faults, as real sites have them (docs/sandbox.md "Faults"):
+    challenge: Annotated[float, Field(ge=0, le=1)] = 0.0
+    """The share of page views answered by a firewall's challenge page instead."""
+    flaky: Annotated[float, Field(ge=0, le=1)] = 0.0
+    """The share of requests answered 502 Bad Gateway or dropped without an answer."""
+    latency_ms: Annotated[int, Field(strict=True, ge=0, le=60_000)] = 0
+    drift: Literal["title", "body", "name", "phone", "email"] | None = None
+    """A form field renamed since the platform template was written."""
+    login: Annotated[bool, Field(strict=True)] = False
+    """Writing needs a login at the unified identity platform (`/sso/`)."""
 
     @field_validator("platform")
     @classmethod
@@ -163,12 +175,22 @@ class RosterSite(_Strict):
         if v is not None and not SLUG_RE.match(v):
             raise ValueError("expected a URL-safe key: lower-case letters, digits, '-' or '_', "
                              f"starting with a letter or digit, got {v!r}")
+        if v in RESERVED_SLUGS:
+            raise ValueError(f"{v!r} is taken by the sandbox itself (the identity platform at /{v}/)")
         return v
+
+
+class RosterAccount(_Strict):
+    """A citizen account on the sandbox's unified identity platform (统一身份认证)."""
+    account: str = Field(min_length=1)
+    password: str = Field(min_length=1)
+    phone: str = Field(pattern=r"^1[3-9][0-9]{9}$")
 
 
 class Roster(_Strict):
     campaign: RosterCampaign
     site: list[RosterSite] = Field(min_length=1)
+    account: list[RosterAccount] = []
     _source: str = PrivateAttr("(in memory)")
 
     @property
@@ -252,7 +274,7 @@ def _describe(err: ValidationError, data: dict[str, Any], where: str) -> ConfigE
         msg = "unknown key"
         if re.fullmatch(r"site\[\d+\]\.[^.]+", key):
             msg += (" (expected: name, group, platform, mailboxes, slug, region, captcha, ack, "
-                    "reply, delete, backdate)")
+                    "reply, delete, backdate, challenge, flaky, latency_ms, drift, login)")
         elif re.fullmatch(r"site\[\d+\]\.reply\.[^.]+", key):
             msg += " (expected: workdays, at, channel)"
         elif re.fullmatch(r"site\[\d+\]\.delete\.[^.]+", key):
@@ -262,7 +284,7 @@ def _describe(err: ValidationError, data: dict[str, Any], where: str) -> ConfigE
         elif key.startswith("campaign."):
             msg += " (expected: name, submit_at, end_at, deadline_workdays, poll_every)"
         elif "." not in key:
-            msg += " (expected: campaign, site)"
+            msg += " (expected: campaign, site, account)"
         value = None
     elif kind == "missing":
         msg = "required key is missing"
@@ -275,6 +297,14 @@ def _describe(err: ValidationError, data: dict[str, Any], where: str) -> ConfigE
         msg = "expected a whole number"
     elif kind in ("bool_type", "bool_parsing"):
         msg = "expected true or false"
+    elif kind in ("greater_than_equal", "less_than_equal", "float_type", "float_parsing"):
+        ctx = e.get("ctx", {})
+        msg = ("expected a number" + (f" >= {ctx['ge']}" if "ge" in ctx else "")
+               + (f" <= {ctx['le']}" if "le" in ctx else ""))
+        if key.endswith((".challenge", ".flaky")):
+            msg = "expected a share between 0 and 1, e.g. 0.2"
+    elif kind == "literal_error":
+        msg = f"expected one of: {e.get('ctx', {}).get('expected', '')}"
     elif kind in ("model_type", "model_attributes_type", "dict_type"):
         msg = "expected a table"
         value = None if isinstance(value, dict) else value
@@ -319,6 +349,6 @@ def _check_whole(roster: Roster, where: str) -> None:
         slugs[s.slug] = i
 
 
-__all__ = ["PLATFORMS", "EMAIL_PLATFORMS", "REPLY_CHANNELS", "MAILBOXES", "Roster", "RosterCampaign", "RosterSite", "ReplyRule",
+__all__ = ["PLATFORMS", "EMAIL_PLATFORMS", "DRIFT_ROLES", "RosterAccount", "REPLY_CHANNELS", "MAILBOXES", "Roster", "RosterCampaign", "RosterSite", "ReplyRule",
            "DeleteRule", "BackdateRule", "load_roster", "roster_from_dict", "default_roster_path",
            "parse_duration"]

@@ -29,6 +29,45 @@ def run_async(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
+class LoopThread:
+    """One event loop in a thread of its own, for a module's long-lived Playwright objects
+    (they belong to the loop that made them); `run(coro)` waits for the result."""
+
+    def __init__(self):
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="engine-loop", daemon=True)
+        self.thread.start()
+
+    def run(self, coro, timeout: float = 120):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def loop():
+    lt = LoopThread()
+    yield lt
+    lt.close()
+
+
+@pytest.fixture(scope="module")
+def engine_browser(loop):
+    """One Chromium for a module's engine tests (pytest-playwright's `browser` is the sync one)."""
+    from bot.browser.engine import Browser
+    from bot.config import load_config
+
+    b = Browser(load_config().browser.executable_path, headless=True, concurrency=2)
+    loop.run(b.__aenter__())
+    yield b
+    loop.run(b.__aexit__(None, None, None))
+
+
 def one_line_error(proc, *needles: str, empty_stdout: bool = False) -> str:
     """Exit 2, exactly one non-empty line on stderr naming every needle, no traceback."""
     assert proc.returncode == 2, (proc.stdout, proc.stderr)

@@ -11,19 +11,16 @@ thread for the rest of the session, and no other loop can run there after them.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.browser.engine import Browser, FlowResult, FlowRunner
+from bot.browser.engine import FlowResult, FlowRunner
 from bot.campaign.simulate import DeclaredCaptchaAnswer
 from bot.campaign.worker import Target, flow_variables
 from bot.clock import SHANGHAI, SimClock
-from bot.config import load_config
 from bot.roster import roster_from_dict
 from bot.sandbox import Sandbox
 from bot.sandbox.behaviour import reply_text
@@ -74,37 +71,9 @@ WRITER = {"name": "王晓明", "phone": "13891712345", "email": "wangxm@example.
 
 # -- fixtures ------------------------------------------------------------------------------------
 
-class LoopThread:
-    """An event loop running in a thread of its own; `run(coro)` waits for the result."""
-
-    def __init__(self):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="e2e-loop", daemon=True)
-        self.thread.start()
-
-    def run(self, coro, timeout: float = 120):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
 @pytest.fixture(scope="module")
-def loop():
-    lt = LoopThread()
-    yield lt
-    lt.close()
-
-
-@pytest.fixture(scope="module")
-def browser(loop):
-    config = load_config()
-    b = Browser(config.browser.executable_path, headless=True, concurrency=2)
-    loop.run(b.__aenter__())
-    yield b
-    loop.run(b.__aexit__(None, None, None))
+def browser(engine_browser):
+    return engine_browser
 
 
 @pytest.fixture

@@ -25,10 +25,18 @@ from bot.sandbox.platforms import ARCHETYPES
 START = datetime(2024, 4, 26, 10, 0, tzinfo=SHANGHAI)
 
 
+def without_faults(roster):
+    """The bundled roster with its faults and login switched off: these tests are about every
+    site's pages; the faults have tests of their own (tests/test_faults.py)."""
+    calm = [s.model_copy(update={"challenge": 0.0, "flaky": 0.0, "latency_ms": 0, "login": False})
+            for s in roster.site]
+    return roster.model_copy(update={"site": calm})
+
+
 @pytest.fixture(scope="module")
 def baoji():
     clock = SimClock(START)
-    with Sandbox(load_roster(default_roster_path()), clock) as sb:
+    with Sandbox(without_faults(load_roster(default_roster_path())), clock) as sb:
         yield sb
 
 
@@ -41,7 +49,7 @@ def get(url: str):
 
 
 def mailbox_entry(sb, site) -> str:
-    return {"jact": "", "legacy": "Default.aspx", "minimal": "index.php"}[site.platform]
+    return {"jact": "", "legacy": "Default.aspx", "minimal": "index.php", "igi": "", "hdjlpt": ""}[site.platform]
 
 
 def test_every_archetype_the_roster_allows_exists():
@@ -105,9 +113,13 @@ def test_get_requests_never_create_letters(baoji):
                      "minimal": [f"{m}/", f"{m}/index.php", f"{m}/save.php", f"{m}/search.php",
                                  f"{m}/search.php?code=C202404260001",
                                  f"{m}/save.php?name=a&mobile=13812345678&email=a@b.cn&title=t&content=c"],
+                     "igi": [f"{m}/", f"{m}/query", f"{m}/list", f"{m}/api/letter/list?page=1&size=10",
+                             f"{m}/api/captcha?t=x", f"{m}/api/letter/submit", f"{m}/api/letter/detail"],
+                     "hdjlpt": [f"{m}/", f"{m}/search", f"{m}/public", f"{m}/letter", f"{m}/list",
+                                f"{m}/captcha/default?1"],
                      }[site.platform]
     for url in urls:
-        assert get(url)[0] in (200, 302, 404)
+        assert get(url)[0] in (200, 302, 404, 405), url
     assert len(baoji.received()) == before
 
 

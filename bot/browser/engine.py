@@ -10,6 +10,7 @@ its step. Nothing here knows which site it talks to: the scenario says everythin
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from html import escape as html_escape
@@ -73,11 +74,15 @@ class FlowResult:
     failed_step: str | None = None
     final_clicked: bool = False
     captcha_by: str | None = None
+    # A failure of the connection or the server (no answer, 5xx), which may pass; not a page
+    # that no longer matches the scenario, which will not.
+    transient: bool = False
     evidence: list[Evidence] = field(default_factory=list)
     timings: list[StepTiming] = field(default_factory=list)
 
 
 _CHARSET = re.compile(r"charset=([\w-]+)", re.I)
+_SERVER_ERROR = re.compile(r"\s*5\d\d\b")        # "502 Bad Gateway", "503 Service Unavailable"
 _HEAD = re.compile(r"<head[^>]*>", re.I)
 
 
@@ -96,9 +101,13 @@ def render(template: str, variables: dict[str, Any]) -> str:
 
 
 class StepFailed(Exception):
-    def __init__(self, step: str, reason: str):
-        self.step, self.reason = step, reason
+    def __init__(self, step: str, reason: str, transient: bool = False):
+        self.step, self.reason, self.transient = step, reason, transient
         super().__init__(f"step {step}: {reason}")
+
+
+class Blocked(StepFailed):
+    """A firewall or challenge page stood between the bot and the site."""
 
 
 class Browser:
@@ -181,12 +190,16 @@ class FlowRunner:
 
     def __init__(self, scenario: Scenario, evidence: EvidenceSink, *,
                  captcha: CaptchaAnswerer | None = None, site_name: str = "",
-                 on_step=None):
+                 on_step=None, login_marker: str | None = None, login_hint: str = ""):
         self.scenario = scenario
         self.evidence = evidence
         self.captcha = captcha
         self.site_name = site_name
         self.on_step = on_step      # callback(StepTiming) for live display (replay)
+        # The element of the site's login page: finding it after a navigation means the saved
+        # session is missing or expired, and only the inspector can log in again.
+        self.login_marker = login_marker
+        self.login_hint = login_hint
 
     def _sel(self, ref: str, variables: dict) -> str:
         return render(self.scenario.selector(ref), variables)
@@ -200,8 +213,14 @@ class FlowRunner:
         default_timeout = self.scenario.timeout_ms
         page.set_default_timeout(default_timeout)
         label = ""
+        steps = flow.steps
+        captcha_at: int | None = None       # index of the last captcha step run
+        captcha_tries = 0
+        restarted = False
+        i = 0
         try:
-            for i, step in enumerate(flow.steps):
+            while i < len(steps):
+                step = steps[i]
                 # A failure names its step: flow, index, operation and what it acts on.
                 what = step.name or next((getattr(step, a) for a in ("selector", "url", "image", "field")
                                           if getattr(step, a, None)), "")
@@ -212,6 +231,8 @@ class FlowRunner:
                     return result
                 started = time.perf_counter()
                 timeout = step.timeout_ms or default_timeout
+                if isinstance(step, Captcha):
+                    captcha_at = i
                 outcome = await self._step(page, step, variables, result, timeout, label)
                 timing = StepTiming(i, step.op, step.name or getattr(step, "selector", "") or getattr(step, "url", ""),
                                     (time.perf_counter() - started) * 1000)
@@ -220,6 +241,34 @@ class FlowRunner:
                     self.on_step(timing)
                 if isinstance(step, Click) and step.final:
                     result.final_clicked = True
+                if isinstance(step, (Goto, Request, Click)):
+                    await self._diagnose(page, label, result)
+                i += 1
+                if outcome == "captcha_wrong":
+                    # The site refused the answer and took nothing: a new image, a new answer.
+                    retries = steps[captcha_at].retries if captcha_at is not None else 0
+                    if captcha_at is not None and captcha_tries < retries:
+                        captcha_tries += 1
+                        result.final_clicked = False
+                        await self._keep_page(page, result, f"{flow_name}-captcha-wrong-{captcha_tries}")
+                        again = steps[captcha_at]
+                        if again.refresh:
+                            await page.locator(self._sel(again.refresh, variables)).first.click(timeout=timeout)
+                        i = (next(k for k, st in enumerate(steps) if st.name == again.retry_from)
+                             if again.retry_from else captcha_at)
+                        continue
+                    outcome = "rejected"
+                elif outcome == "expired":
+                    # The site's session expired before the form was sent (HTTP 419): it took
+                    # nothing, so the flow starts again from its first page, once.
+                    await self._keep_page(page, result, f"{flow_name}-expired")
+                    if restarted:
+                        raise StepFailed(label, "the site's session expired again after a reload")
+                    restarted = True
+                    result.final_clicked = False
+                    result.values.clear()
+                    captcha_at, i = None, 0
+                    continue
                 if outcome is not None:
                     result.outcome = outcome
                     if outcome in ("rejected", "not_found", "blocked"):
@@ -230,23 +279,61 @@ class FlowRunner:
                 result.outcome = "success"
             await self._keep_page(page, result, f"{flow_name}-{result.outcome}")
             return result
+        except Blocked as e:
+            # A firewall or challenge page: not the site's answer to the letter. After the final
+            # click the letter's fate is unknown all the same.
+            result.outcome = "uncertain" if result.final_clicked else "blocked"
+            result.message, result.failed_step = e.reason, e.step
         except NeedsInspector as e:
             result.outcome, result.message, result.failed_step = "needs_inspector", str(e), label
         except StepFailed as e:
             result.outcome = "uncertain" if result.final_clicked else "failed"
-            result.message, result.failed_step = e.reason, e.step
-        except (PlaywrightTimeout, PlaywrightError) as e:
+            result.message, result.failed_step, result.transient = e.reason, e.step, e.transient
+        except (PlaywrightTimeout, PlaywrightError, asyncio.TimeoutError) as e:
             result.outcome = "uncertain" if result.final_clicked else "failed"
             result.message = _first_line(str(e))
             result.failed_step = label
-        await self._keep_page(page, result, f"{flow_name}-failed", best_effort=True)
+            # A page that did not come (net::ERR_..., a navigation timeout) may come next time.
+            result.transient = "net::ERR_" in result.message or isinstance(step, (Goto, Request))
+            await self._diagnose_quietly(page, label, result)
+        await self._keep_page(page, result, f"{flow_name}-{result.outcome}" if result.outcome in ("blocked", "needs_inspector")
+                              else f"{flow_name}-failed", best_effort=True)
         return result
+
+    async def _diagnose(self, page: Page, label: str, result: FlowResult) -> None:
+        """After a navigation: is this a firewall/challenge page, or the login page?"""
+        try:
+            title, text = await page.evaluate(
+                "() => [document.title || '', (document.body && document.body.innerText || '').slice(0, 4000)]")
+        except PlaywrightError:
+            return      # still navigating (a click that submits): the next step will wait
+        sc = self.scenario
+        if page.url.startswith("chrome-error://"):
+            raise StepFailed(label, "the site sent no answer (connection closed or refused)", transient=True)
+        if _SERVER_ERROR.match(title):
+            raise StepFailed(label, f"the site answered with an error page ({title.strip()!r})", transient=True)
+        if any(t in title for t in sc.blocked_titles) or any(p in text for p in sc.blocked_phrases):
+            raise Blocked(label, f"a firewall or challenge page answered (title {title!r})")
+        if self.login_marker and await page.locator(self.login_marker).count():
+            raise NeedsInspector("the site shows its login page: the saved session is missing or expired"
+                                 + (f"; {self.login_hint}" if self.login_hint else ""))
+
+    async def _diagnose_quietly(self, page: Page, label: str, result: FlowResult) -> None:
+        """A step failed: say so precisely when the page is a challenge or the login page."""
+        try:
+            await self._diagnose(page, label, result)
+        except Blocked as e:
+            result.outcome = "uncertain" if result.final_clicked else "blocked"
+            result.message = f"{e.reason}; {result.message}"
+        except NeedsInspector as e:
+            if not result.final_clicked:
+                result.outcome, result.message = "needs_inspector", str(e)
 
     async def _step(self, page: Page, step, variables, result: FlowResult, timeout: int, label: str):
         if isinstance(step, Goto):
             response = await page.goto(render(step.url, variables), timeout=timeout, wait_until=step.wait_until)
             if response is not None and response.status >= 500:
-                raise StepFailed(label, f"HTTP {response.status} from {response.url}")
+                raise StepFailed(label, f"HTTP {response.status} from {response.url}", transient=True)
             if response is not None and response.status == 404:
                 raise StepFailed(label, f"HTTP 404: {response.url} not found")
         elif isinstance(step, Request):
@@ -268,7 +355,7 @@ class FlowRunner:
         elif isinstance(step, WaitFor):
             await page.locator(self._sel(step.selector, variables)).first.wait_for(state=step.state, timeout=timeout)
         elif isinstance(step, Captcha):
-            await self._captcha(page, step, variables, result, timeout)
+            await self._captcha(page, step, variables, result, timeout, label)
         elif isinstance(step, Extract):
             await self._extract(page, step, variables, result, timeout, label)
         elif isinstance(step, Expect):
@@ -279,36 +366,61 @@ class FlowRunner:
         url = render(step.url, variables)
         enc = self.scenario.encoding
         kwargs: dict = {"method": step.method, "timeout": timeout, "max_redirects": 5}
+        headers = {k: render(v, variables) for k, v in step.headers.items()}
         if step.form:
             kwargs["data"] = urlencode({k: render(v, variables) for k, v in step.form.items()},
                                        encoding=enc).encode("ascii")
-            kwargs["headers"] = {"Content-Type": "application/x-www-form-urlencoded", "Referer": url}
-        response = await page.context.request.fetch(url, **kwargs)
+            headers = {"Content-Type": "application/x-www-form-urlencoded", "Referer": url, **headers}
+        elif step.json_body is not None:
+            kwargs["data"] = json.dumps(_render_json(step.json_body, variables), ensure_ascii=False).encode("utf-8")
+            headers = {"Content-Type": "application/json;charset=UTF-8", "Referer": url, **headers}
+        if headers:
+            kwargs["headers"] = headers
+        try:
+            response = await page.context.request.fetch(url, **kwargs)
+        except PlaywrightError as e:
+            raise StepFailed(label, _first_line(str(e)), transient=True) from None
         if response.status >= 500 or response.status == 404:
-            raise StepFailed(label, f"HTTP {response.status} from {response.url}")
+            raise StepFailed(label, f"HTTP {response.status} from {response.url}", transient=response.status >= 500)
         raw = await response.body()
-        m = _CHARSET.search(response.headers.get("content-type", ""))
+        content_type = response.headers.get("content-type", "")
+        m = _CHARSET.search(content_type)
         text = raw.decode(m.group(1) if m else enc, errors="replace")
+        if "json" in content_type.split(";")[0]:
+            try:
+                text = json_document(json.loads(text), response.url, response.status)
+            except ValueError:
+                raise StepFailed(label, f"HTTP {response.status} from {response.url}: not JSON: {text[:80]!r}") from None
         # Relative links and styles resolve against the page the answer came from.
         base = f'<base href="{html_escape(response.url, quote=True)}">'
         text = _HEAD.sub(lambda h: h.group(0) + base, text, count=1) if _HEAD.search(text) else base + text
         await page.set_content(text, wait_until="domcontentloaded", timeout=timeout)
 
-    async def _captcha(self, page: Page, step: Captcha, variables, result: FlowResult, timeout: int):
+    async def _captcha(self, page: Page, step: Captcha, variables, result: FlowResult, timeout: int, label: str):
+        img = page.locator(self._sel(step.image, variables)).first
+        if step.optional and not await img.count():
+            return          # this form shows no captcha today
         if self.captcha is None:
             raise NeedsInspector("the form has a captcha and no one is configured to answer it")
-        img = page.locator(self._sel(step.image, variables)).first
         # The picture must have arrived before it is photographed (a click that opened the
         # form waited only for the navigation, not for its images).
-        await img.evaluate("""el => el.tagName !== 'IMG' || (el.complete && el.naturalWidth > 0) ||
-            new Promise((ok, fail) => { el.addEventListener('load', ok); el.addEventListener('error', fail); })""",
-                           timeout=timeout)
+        loaded = await asyncio.wait_for(img.evaluate(
+            """el => el.tagName !== 'IMG' || (el.complete ? el.naturalWidth > 0 :
+                new Promise(done => { el.addEventListener('load', () => done(true));
+                                      el.addEventListener('error', () => done(false)); }))""",
+            timeout=timeout), timeout / 1000)
+        if not loaded:
+            raise StepFailed(label, "the captcha image did not load", transient=True)
         image = await img.screenshot(timeout=timeout)
         answer = await self.captcha.answer(image, self.site_name)
+        field = page.locator(self._sel(step.input, variables)).first
+        if getattr(self.captcha, "in_page", False) and answer is not None:
+            answer = (await field.input_value(timeout=timeout)).strip() or None
         if answer is None:
             raise NeedsInspector(f"captcha not answered ({self.captcha.label})")
         result.captcha_by = self.captcha.label
-        await page.locator(self._sel(step.input, variables)).first.fill(answer, timeout=timeout)
+        if not getattr(self.captcha, "in_page", False):
+            await field.fill(answer, timeout=timeout)
 
     async def _extract(self, page: Page, step: Extract, variables, result: FlowResult, timeout: int, label: str):
         loc = page.locator(self._sel(step.selector, variables)).first
@@ -338,7 +450,7 @@ class FlowRunner:
                                     f"within {timeout} ms; page title {await _title(page)!r}") from None
         for name, loc in locators.items():
             if await loc.count():
-                if name in ("rejected", "blocked"):
+                if name in ("rejected", "blocked", "captcha_wrong"):
                     text = await loc.first.text_content() or ""
                     result.message = " ".join(text.split())
                 return name
@@ -359,6 +471,48 @@ class FlowRunner:
         except PlaywrightError:
             if not best_effort:
                 raise
+
+
+def _render_json(value: Any, variables: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return render(value, variables)
+    if isinstance(value, dict):
+        return {k: _render_json(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render_json(v, variables) for v in value]
+    return value
+
+
+def json_document(data: Any, url: str, status: int = 200) -> str:
+    """A JSON answer as a page: every value an element with its `data-path` ("data.list.0.title";
+    scalars as text, true/false/null as "true"/"false"/""), so that the steps read it with
+    selectors like any page, and the evidence shows it readably."""
+    parts: list[str] = []
+
+    def node(value: Any, path: str) -> None:
+        attr = html_escape(path, quote=True)
+        if isinstance(value, dict):
+            parts.append(f'<dl data-path="{attr}">')
+            for k, v in value.items():
+                parts.append(f"<dt>{html_escape(str(k))}</dt><dd>")
+                node(v, f"{path}.{k}" if path else str(k))
+                parts.append("</dd>")
+            parts.append("</dl>")
+        elif isinstance(value, list):
+            parts.append(f'<ol start="0" data-path="{attr}" data-length="{len(value)}">')
+            for i, v in enumerate(value):
+                parts.append("<li>")
+                node(v, f"{path}.{i}" if path else str(i))
+                parts.append("</li>")
+            parts.append("</ol>")
+        else:
+            text = "" if value is None else "true" if value is True else "false" if value is False else str(value)
+            parts.append(f'<span data-path="{attr}">{html_escape(text)}</span>')
+
+    node(data, "")
+    return ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>JSON</title>'
+            '<style>dl{margin:0 0 0 1em}dt{font-weight:bold}dd{margin-left:1em}</style></head>'
+            f'<body><p id="json-source">HTTP {status} {html_escape(url)}</p>{"".join(parts)}</body></html>')
 
 
 async def _title(page: Page) -> str:

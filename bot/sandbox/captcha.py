@@ -66,3 +66,107 @@ def _png(width: int, height: int, raw: bytes) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
             + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+
+
+# -- reading one back: a solver hook for practice runs against the sandbox ------------------------
+
+def solve(image: bytes, site: str = "") -> str | None:
+    """Reads the digits of a sandbox captcha from its picture (a screenshot of the image works
+    too): the `captcha_solver` hook `bot.sandbox.captcha:solve`. It knows this drawing and
+    nothing else; it is the kind of hook an office would plug a real recogniser into."""
+    try:
+        width, height, pixels = _decode_png(image)
+    except ValueError:
+        return None
+    # A screenshot of the element may carry its border and a pixel of the page around it.
+    if not (WIDTH <= width <= WIDTH + 4 and HEIGHT <= height <= HEIGHT + 4):
+        return None
+    best: tuple[float, str] | None = None
+    for cx in range(width - WIDTH + 1):
+        for cy in range(height - HEIGHT + 1):
+            crop = [[max(px) <= 110 for px in row[cx:cx + WIDTH]] for row in pixels[cy:cy + HEIGHT]]
+            found = _read(crop)
+            if found is not None and (best is None or found[0] > best[0]):
+                best = found
+    return best[1] if best is not None else None
+
+
+def _read(dark_px) -> tuple[float, str] | None:
+    """(confidence, digits) from a picture's dark-pixel mask (digits are drawn darker than
+    anything else on it)."""
+    digits, total = [], 0.0
+    for i in range(4):
+        best = None
+        for dx in range(-1, 3):
+            for dy in range(-2, 4):
+                ox, oy = 5 + i * 18 + dx, 4 + dy
+                for ch, glyph in _FONT.items():
+                    score = _score(dark_px, ox, oy, glyph)
+                    if best is None or score > best[0]:
+                        best = (score, ch)
+        if best is None or best[0] < 0.8:
+            return None
+        digits.append(best[1])
+        total += best[0]
+    return total, "".join(digits)
+
+
+def _score(dark_px, ox: int, oy: int, glyph) -> float:
+    """The share of the glyph's cells that agree with the picture: 'on' cells dark, 'off' cells
+    light, each cell decided by the majority of its 3x3 pixels (an interference line crosses
+    one row of them at most)."""
+    agree = total = 0
+    for row, bits in enumerate(glyph):
+        for col, bit in enumerate(bits):
+            dark = 0
+            for dy in range(SCALE):
+                for dx in range(SCALE):
+                    x, y = ox + col * SCALE + dx, oy + row * SCALE + dy
+                    if 0 <= x < WIDTH and 0 <= y < HEIGHT and dark_px[y][x]:
+                        dark += 1
+            total += 1
+            agree += (dark >= 5) == (bit == "1")
+    return agree / total
+
+
+def _decode_png(data: bytes) -> tuple[int, int, list[list[tuple[int, int, int]]]]:
+    """8-bit RGB or RGBA, non-interlaced PNG (ours, or Chromium's screenshot of it)."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    if header is None:
+        raise ValueError("no IHDR")
+    width, height, depth, colour, _, _, interlace = header
+    if depth != 8 or colour not in (2, 6) or interlace:
+        raise ValueError("unsupported PNG")
+    bpp = 3 if colour == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * bpp
+    rows, prev, i = [], bytearray(stride), 0
+    for _ in range(height):
+        ftype, line = raw[i], bytearray(raw[i + 1:i + 1 + stride])
+        i += 1 + stride
+        for x in range(stride):
+            a = line[x - bpp] if x >= bpp else 0
+            b = prev[x]
+            c = prev[x - bpp] if x >= bpp else 0
+            if ftype == 1:
+                line[x] = (line[x] + a) & 0xFF
+            elif ftype == 2:
+                line[x] = (line[x] + b) & 0xFF
+            elif ftype == 3:
+                line[x] = (line[x] + (a + b) // 2) & 0xFF
+            elif ftype == 4:
+                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        rows.append([tuple(line[x:x + 3]) for x in range(0, stride, bpp)])
+        prev = line
+    return width, height, rows

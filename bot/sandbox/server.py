@@ -7,9 +7,12 @@ no shortcut for tests. Tests and the demo look inside only through this Python A
 
 from __future__ import annotations
 
+import random
 import sys
 import threading
+import time as _time
 import traceback
+from http.cookies import SimpleCookie
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,6 +30,7 @@ from bot.sandbox.mail import (MailRefused, MailTransport, SentMail, ack_mail, co
 from bot.sandbox.platforms import make_platforms
 from bot.sandbox.platforms.base import Request, Response, SiteContext, mailbox_label, redirect
 from bot.sandbox.platforms.legacy import ViewState
+from bot.sandbox.sso import SSO
 from bot.sandbox.store import ReceivedLetter, Store
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -60,6 +64,11 @@ class Sandbox:
         self._by_name = {site.name: site for site in roster.site}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.sso = SSO(self)
+        # Faults (roster `challenge`, `flaky`) are drawn from one seeded generator: a run's
+        # sequence of faults depends only on the order of requests.
+        self._faults = random.Random(f"faults:{roster.campaign.name}")
+        self._faults_lock = threading.Lock()
         self.mail = mail
         """Where the sites' emails go (`bot.sandbox.mail`); None: the sites send no email."""
         self._mail_lock = threading.Lock()
@@ -119,7 +128,8 @@ class Sandbox:
         return self._sites[letter.slug][2].timeline(letter.received_at)
 
     def captcha_answer(self, token: str) -> str | None:
-        """The digits of a captcha image (the `yzmKey` of a jact form); for a solver hook."""
+        """The digits of the captcha image a form names by its hidden key (jact `yzmKey`, igi
+        `captchaKey`, ...); for tests standing in for a person."""
         return self.store.captcha_answer(token)
 
     def sent_mail(self) -> list[SentMail]:
@@ -186,13 +196,24 @@ class Sandbox:
             raise KeyError(f"no site named {name!r} in the sandbox roster ({self.roster.source})") from None
 
     # -- routing --------------------------------------------------------------------------
-    def route(self, method: str, target: str, body: bytes, content_type: str) -> tuple[Response, str]:
+    def sms_outbox(self) -> list[dict]:
+        """The text messages the identity platform 'sent' (also shown at /sso/sms-outbox)."""
+        return self.sso.outbox()
+
+    def route(self, method: str, target: str, body: bytes, content_type: str,
+              headers: dict[str, str] | None = None) -> tuple[Response, str]:
         """(response, server header) for one request."""
         parts = urlsplit(target)
         path = parts.path
+        headers = headers or {}
+        cookies = _cookies(headers.get("cookie", ""))
         if path == "/":
             return self._page("index.html", sites=self._index_rows()), "nginx"
         segments = path.lstrip("/").split("/")
+        if segments[0] == "sso":
+            form = _fields(body.decode("latin-1"), "utf-8") if method == "POST" else {}
+            return self.sso.handle(method, "/".join(segments[1:]), _fields(parts.query, "utf-8"),
+                                   form, cookies), "nginx"
         entry = self._sites.get(segments[0])
         if entry is None:
             return self._not_found(), "nginx"
@@ -209,14 +230,40 @@ class Sandbox:
         if len(segments) == 2:
             return redirect(f"/{site.slug}/{mailbox}/"), platform.server_header
         rest = "/".join(segments[2:])
+        writing = rest in platform.write_paths
+        if site.login and writing and not self.sso.signed_in(cookies):
+            # The unified login first; it sends the citizen back here afterwards. A letter
+            # posted without a valid login is not taken.
+            return self.sso.ask_login(target), platform.server_header
+        fault = self._fault(site, method, method == "POST" and rest == platform.submit_path)
+        if fault is not None:
+            return fault, platform.server_header
         enc = platform.encoding
         query = _fields(parts.query, enc)
         form = {}
         if method == "POST" and content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
-            form = _fields(body.decode("latin-1"), enc)
+            form = platform.undrift(site, _fields(body.decode("latin-1"), enc))
         ctx = SiteContext(self, site, index, mailbox, behaviour)
-        resp = platform.handle(ctx, Request(method, rest, query, form, body))
+        resp = platform.handle(ctx, Request(method, rest, query, form, body, cookies, headers))
         return (resp or self._not_found()), platform.server_header
+
+    def _fault(self, site: RosterSite, method: str, creates: bool) -> Response | None:
+        """The roster's `challenge` and `flaky` faults, drawn per request. The POST that creates
+        a letter is spared: a fault there would leave the site itself unsure whether the letter
+        arrived, which is a different story (a lost answer, see docs/sandbox.md)."""
+        if creates or not (site.challenge or site.flaky):
+            return None
+        with self._faults_lock:
+            challenge = self._faults.random() < site.challenge
+            flaky = not challenge and self._faults.random() < site.flaky
+            dropped = self._faults.random() < 0.5
+        if challenge:
+            return self._page("challenge.html", status=403)
+        if flaky:
+            if dropped:
+                return Response(status=0)       # the connection closes without an answer
+            return self._page("502.html", status=502)
+        return None
 
     def _index_rows(self) -> list[dict]:
         return [{"index": i, "site": site,
@@ -229,6 +276,15 @@ class Sandbox:
 
     def _not_found(self) -> Response:
         return self._page("404.html", status=404)
+
+
+def _cookies(header: str) -> dict[str, str]:
+    jar = SimpleCookie()
+    try:
+        jar.load(header)
+    except Exception:       # a malformed Cookie header: as if none, like a lenient server
+        return {}
+    return {k: v.value for k, v in jar.items()}
 
 
 def _fields(text: str, encoding: str) -> dict[str, str]:
@@ -277,11 +333,19 @@ class _Handler(BaseHTTPRequestHandler):
                 resp = Response(413, b"<h1>413 Request Entity Too Large</h1>")
             else:
                 body = self.rfile.read(length) if length > 0 else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
                 resp, server_header = sandbox.route(method, self.path, body,
-                                                    self.headers.get("Content-Type", ""))
+                                                    self.headers.get("Content-Type", ""), headers)
+                site = sandbox._sites.get(self.path.lstrip("/").split("/")[0].split("?")[0])
+                if site is not None and site[1].latency_ms:
+                    _time.sleep(site[1].latency_ms / 1000)      # roster `latency_ms`: a slow site
         except Exception:  # a bug in the sandbox: answer 500 like a site, and say why on stderr
             traceback.print_exc(file=sys.stderr)
             resp = Response(500, b"<h1>500 Internal Server Error</h1>")
+        if resp.status == 0:        # roster `flaky`: the upstream went away, no answer at all
+            self.close_connection = True
+            self.log_request("-")
+            return
         self.send_response_only(resp.status)
         self.send_header("Server", server_header)
         self.send_header("Date", self.date_time_string())

@@ -22,7 +22,7 @@ MAX_CAPTCHAS = 20_000
 class ReceivedLetter:
     site: str            # site name, as in the roster
     slug: str
-    platform: str        # jact | legacy | minimal
+    platform: str        # jact | legacy | minimal | igi | hdjlpt
     mailbox: str         # leader | mayor
     title: str
     body: str
@@ -104,4 +104,8 @@ def _tracking_code(platform: str, day: datetime, n: int) -> str:
         return f"{day:%Y%m%d}{n:05d}"          # 办件编号, e.g. 2024042600001
     if platform == "legacy":
         return f"{day:%y%m%d}{n:06d}"          # 受理编号, e.g. 240426000001
+    if platform == "igi":
+        return f"{day:%Y%m%d}{n:06d}"          # 查询编号, e.g. 20240426000001
+    if platform == "hdjlpt":
+        return f"GD{day:%Y%m%d}{n:06d}"        # 信件编号, e.g. GD20240426000001
     return f"C{day:%Y%m%d}{n:04d}"             # 信件编号, e.g. C202404260001

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ from bot.errors import ConfigError
 from bot.scenario.schema import Scenario, SiteRecord
 
 # Keys a site may override in its platform template; behaviour itself stays in the template.
-OVERRIDABLE = {"selectors", "values", "limits", "time_formats", "status_map", "categories", "timeout_ms", "encoding"}
+OVERRIDABLE = {"selectors", "values", "limits", "time_formats", "status_map", "categories", "timeout_ms", "encoding",
+               "blocked_titles", "blocked_phrases"}
 
 
 def platforms_dir(scenarios_dir: Path) -> Path:
@@ -25,7 +27,7 @@ def _validation_error(err: ValidationError, where: str) -> ConfigError:
     if e["type"] == "union_tag_invalid":
         loc = ".".join(str(p) for p in e["loc"])
         return ConfigError(f"key '{loc}': unknown step op {e['input'].get('op')!r} "
-                           "(expected one of goto, fill, select, check, click, wait_for, captcha, extract, expect)", where=where)
+                           "(expected one of goto, request, fill, select, check, click, wait_for, captcha, extract, expect)", where=where)
     return describe_validation_error(err, where)
 
 
@@ -89,3 +91,20 @@ def load_sites(paths: list[Path], scenarios_dir: Path) -> list[tuple[SiteRecord,
         site = load_site(p)
         out.append((site, scenario_for(site, scenarios_dir, where=str(p))))
     return out
+
+
+def valid_on(records: list[SiteRecord], day: date) -> list[SiteRecord]:
+    """The site records in force on `day`. A site that moved to another platform has one record
+    per period (same `key`, its own `valid_from`/`valid_to`), so past results stay with the
+    record they were made with; two records of one site in force on the same day is an error."""
+    current = [r for r in records if (r.valid_from is None or r.valid_from <= day)
+               and (r.valid_to is None or day <= r.valid_to)]
+    seen: dict[str, SiteRecord] = {}
+    for r in current:
+        if r.key in seen:
+            raise ConfigError(f"site '{r.key}': two site records are in force on {day} "
+                              f"({seen[r.key].platform} from {seen[r.key].valid_from or 'always'}, "
+                              f"{r.platform} from {r.valid_from or 'always'}); give the older one a valid_to",
+                              where=r.key)
+        seen[r.key] = r
+    return current

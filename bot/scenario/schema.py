@@ -10,7 +10,7 @@ missing field fails at load time with the file, the key and the reason.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -43,6 +43,19 @@ class Request(_StepBase):
     url: str
     method: Literal["GET", "POST"] = "GET"
     form: dict[str, str] = {}
+    # A JSON body (string values are templates), for the JSON services of newer platforms.
+    # A JSON answer is shown as a document where each value is an element with its
+    # `data-path` ("data.replies.0.content"), read by the following steps as any page.
+    json_body: dict[str, Any] | None = Field(default=None, alias="json")   # TOML key: json
+    headers: dict[str, str] = {}          # templates, e.g. {"X-CSRF-TOKEN" = "{extracted[csrf]}"}
+
+    @model_validator(mode="after")
+    def _one_body(self):
+        if self.form and self.json_body is not None:
+            raise ValueError("give form or json, not both")
+        if (self.form or self.json_body is not None) and self.method != "POST":
+            raise ValueError("a form or json body needs method = \"POST\"")
+        return self
 
 
 class Fill(_StepBase):
@@ -88,6 +101,16 @@ class Captcha(_StepBase):
     op: Literal["captcha"]
     image: str              # the captcha image element
     input: str              # where the answer goes
+    # A form that shows a captcha only sometimes: absent image, nothing to answer.
+    optional: bool = False
+    # After the site says the answer was wrong (an `expect` outcome `captcha_wrong`), the flow
+    # comes back here with a new image (clicking `refresh` first when the page is not
+    # re-rendered), at most `retries` more times.
+    refresh: str | None = None
+    retries: int = Field(default=2, ge=0, le=5)
+    # Where a retry starts when the site's refusal is a page of its own (a bare message page):
+    # the `name` of an earlier step, usually the `goto` of the form; the form is filled again.
+    retry_from: str | None = None
 
 
 class Extract(_StepBase):
@@ -103,7 +126,10 @@ class Expect(_StepBase):
     """Waits until one of several markers appears; the first one names the outcome.
 
     Outcomes understood by the engine: success, rejected (the marker's text is the reason),
-    found, not_found, blocked. A template may name others; they are returned as is.
+    found, not_found, blocked; `captcha_wrong` (back to the captcha step for a new image, up to
+    its `retries`; then rejected) and `expired` (the site's session expired, e.g. Laravel's 419
+    页面已过期: the site did not take the form, so the whole flow runs again once). A template
+    may name others; they are returned as is.
     """
 
     op: Literal["expect"]
@@ -129,7 +155,8 @@ class Limits(_Strict):
 
 class TimeFormats(_Strict):
     # strptime formats tried in order for a displayed reply time; a format without %H means
-    # the site shows a date only, compared by date.
+    # the site shows a date only, compared by date. "epoch_ms" / "epoch_s": a JSON service's
+    # Unix time in milliseconds / seconds.
     reply_time: list[str] = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
 
 
@@ -150,6 +177,11 @@ class Scenario(_Strict):
     categories: dict[str, str] = {}
     flows: dict[Literal["submit", "query", "list"], Flow]
     timeout_ms: int = 15_000
+    # How a firewall or challenge page (WAF) is recognised after a navigation: by its title or a
+    # phrase in its text. Such a page is recorded as `blocked`, never as "no reply" or "not found".
+    blocked_titles: list[str] = ["安全验证", "访问拦截", "访问被拦截", "网站防火墙", "Access Denied", "Just a moment"]
+    blocked_phrases: list[str] = ["您的访问请求可能对网站造成安全威胁", "当前访问疑似黑客攻击",
+                                  "已被网站管理员设置为拦截", "请开启JavaScript并刷新该页"]
 
     @model_validator(mode="after")
     def _needs_submit_and_query(self):
@@ -163,7 +195,10 @@ class Scenario(_Strict):
             # A letter is sent by a person's click on the form, never by a bare POST.
             raise ValueError("flows.submit may not use a POST request step")
         for flow_name, flow in self.flows.items():
+            names = [s.name for s in flow.steps]
             for i, step in enumerate(flow.steps):
+                if isinstance(step, Captcha) and step.retry_from and step.retry_from not in names[:i]:
+                    raise ValueError(f"flows.{flow_name}.steps[{i}].retry_from: no earlier step named {step.retry_from!r}")
                 for attr in ("selector", "image", "input"):
                     sel = getattr(step, attr, None)
                     if isinstance(sel, str) and sel.startswith("@") and sel[1:] not in self.selectors:
@@ -196,6 +231,11 @@ class SiteRecord(_Strict):
     mailbox_labels: dict[str, str] = {}   # e.g. {mayor = "县长信箱"}
     valid_from: date | None = None
     valid_to: date | None = None
+    # A mailbox behind a unified identity platform (统一身份认证): where the inspector logs in
+    # (`mailbox-bot login`), and the element that shows a page is that login page (a session
+    # that is missing or expired sends the letter to the inspector).
+    login: "LoginSpec | None" = None
+    captcha_solver: str = ""      # "package.module:function"; overrides the global one
     overrides: dict = {}
 
     @model_validator(mode="after")
@@ -208,6 +248,23 @@ class SiteRecord(_Strict):
 
     def mailbox_label(self, kind: str) -> str:
         return self.mailbox_labels.get(kind) or default_mailbox_label(self.name, kind)
+
+
+class LoginSpec(_Strict):
+    url: str = Field(pattern=r"^https?://")
+    marker: str = Field(min_length=1)           # selector present only on the login page
+    # Steps run by `mailbox-bot login` at the terminal (account, password, captcha, SMS code);
+    # without them the inspector logs in by hand in a headed browser.
+    account: str = ""                           # selectors of the login form
+    password: str = ""
+    captcha_image: str = ""
+    captcha_input: str = ""
+    sms_button: str = ""
+    sms_input: str = ""
+    submit: str = ""
+
+
+SiteRecord.model_rebuild()
 
 
 def default_mailbox_label(site_name: str, kind: str) -> str:

@@ -30,6 +30,8 @@ class Request:
     query: dict[str, str]
     form: dict[str, str]
     raw_body: bytes = b""
+    cookies: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)    # lower-case names
 
 
 @dataclass
@@ -117,12 +119,24 @@ class SiteContext:
                               received_at=self.now(), **fields)
 
 
+DRIFT_SUFFIX = "_v2"
+
+
 class Platform:
     """One CMS family. Subclasses map `rest` paths to pages; None means 404."""
 
     name = ""
     encoding = "utf-8"
     server_header = "nginx"
+    # The form's field names by role (title, body, name, phone, email): a roster's `drift`
+    # renames one, as a redesign does, and the templates name every field through `fname`.
+    field_roles: dict[str, str | tuple[str, ...]] = {}     # role -> name (or (name, element id))
+    # The pages of the writing flow (`rest` values; "" is the mailbox's front page): behind the
+    # unified login on a `login = true` site. Query and list pages stay public.
+    write_paths: tuple[str, ...] = ()
+    # The POST that creates a letter: the roster's `flaky` and `challenge` spare it, so that a
+    # fault never leaves it unknown whether a letter arrived (see docs/sandbox.md).
+    submit_path: str = ""
 
     def __init__(self, env: jinja2.Environment):
         self.env = env
@@ -130,13 +144,45 @@ class Platform:
     def handle(self, ctx: SiteContext, req: Request) -> Response | None:
         raise NotImplementedError
 
+    def field_name(self, site: RosterSite, name: str) -> str:
+        """The name a form field has on this site today (renamed when the roster drifts it)."""
+        if site.drift is not None and name in _names(self.field_roles.get(site.drift, ())):
+            return name + DRIFT_SUFFIX
+        return name
+
+    def undrift(self, site: RosterSite, form: dict[str, str]) -> dict[str, str]:
+        """A posted form in the names the platform code knows; the old name of a drifted field
+        is no longer accepted (as after a real redesign)."""
+        if site.drift is None or site.drift not in self.field_roles:
+            return form
+        old = _names(self.field_roles[site.drift])[0]
+        form = dict(form)
+        form.pop(old, None)
+        if old + DRIFT_SUFFIX in form:
+            form[old] = form.pop(old + DRIFT_SUFFIX)
+        return form
+
     def render(self, ctx: SiteContext, template: str, http_status: int = 200, **values) -> Response:
         html = self.env.get_template(template).render(
             site=ctx.site, prefix=ctx.prefix, label=ctx.label, site_home=f"/{ctx.site.slug}/",
-            mailbox=ctx.mailbox, now=local(ctx.now()), **values)
+            mailbox=ctx.mailbox, now=local(ctx.now()), fname=lambda n: self.field_name(ctx.site, n),
+            **values)
         body = html.encode(self.encoding, errors="xmlcharrefreplace")
         charset = "gbk" if self.encoding == "gbk" else "utf-8"
         return Response(http_status, body, f"text/html; charset={charset}")
+
+
+def captcha_image(store: Store, token: str) -> Response:
+    """The PNG for a captcha token this sandbox issued (random digits for any other token);
+    showing it issues and spends nothing."""
+    from bot.sandbox.captcha import captcha_png, random_digits
+
+    digits = store.captcha_answer(token) or random_digits(token)
+    return Response(200, captcha_png(digits, token), "image/png", [("Cache-Control", "no-store")])
+
+
+def _names(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def normalise_text(value: str) -> str:

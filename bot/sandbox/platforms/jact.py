@@ -10,9 +10,8 @@ import json
 import math
 
 from bot.sandbox.behaviour import Status
-from bot.sandbox.captcha import captcha_png, random_digits
 from bot.sandbox.platforms.base import (EMAIL_RE, MOBILE_RE, Platform, Request, Response,
-                                        SiteContext, normalise_text, redirect)
+                                        SiteContext, captcha_image, normalise_text, redirect)
 
 KINDS = ("咨询", "投诉", "建议", "求助")
 STATUS = {Status.PENDING: "待处理", Status.IN_PROGRESS: "办理中", Status.FINISHED: "已办结"}
@@ -34,6 +33,9 @@ def targets(ctx: SiteContext) -> list[str]:
 class Jact(Platform):
     name = "jact"
     server_header = "nginx"
+    field_roles = {"title": "bt", "body": "nr", "name": "xm", "phone": "sj", "email": "email"}
+    write_paths = ("", "index.html", "write", "submit", "captcha.png")
+    submit_path = "submit"
 
     def handle(self, ctx: SiteContext, req: Request) -> Response | None:
         rest, method = req.rest, req.method
@@ -48,7 +50,7 @@ class Jact(Platform):
                 return self._submit(ctx, req)
             return redirect(f"{ctx.prefix}/")
         if rest == "captcha.png":
-            return self._captcha(ctx, req)
+            return captcha_image(ctx.store, req.query.get("t", ""))
         if rest == "query":
             if method == "POST":
                 return self._query(ctx, req)
@@ -118,11 +120,6 @@ class Jact(Platform):
                 return "验证码错误"
         return None
 
-    def _captcha(self, ctx: SiteContext, req: Request) -> Response:
-        token = req.query.get("t", "")
-        digits = ctx.store.captcha_answer(token) or random_digits(token)
-        return Response(200, captcha_png(digits, token), "image/png",
-                        [("Cache-Control", "no-store")])
 
     # -- reading ------------------------------------------------------------------------------
     def _query(self, ctx: SiteContext, req: Request) -> Response:

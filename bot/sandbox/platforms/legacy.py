@@ -15,7 +15,7 @@ import re
 
 from bot.sandbox.behaviour import Status
 from bot.sandbox.platforms.base import (Platform, Request, Response, SiteContext,
-                                        normalise_text, redirect)
+                                        captcha_image, normalise_text, redirect)
 
 STATUS = {Status.PENDING: "待受理", Status.IN_PROGRESS: "办理中", Status.FINISHED: "已回复"}
 PHONE_RE = re.compile(r"^(1[3-9][0-9]{9}|(0[0-9]{2,3}-?)?[0-9]{7,8})$")
@@ -56,11 +56,17 @@ class Legacy(Platform):
     name = "legacy"
     encoding = "gbk"
     server_header = "Microsoft-IIS/6.0"
+    field_roles = {role: (P + x, "ctl00_MainContent_" + x) for role, x in
+                   (("title", "txtTitle"), ("body", "txtContent"), ("name", "txtName"), ("phone", "txtPhone"))}
+    write_paths = ("", "Default.aspx", "CheckCode.aspx")
+    submit_path = "Default.aspx"
 
     def handle(self, ctx: SiteContext, req: Request) -> Response | None:
         rest = req.rest
         if rest == "":
             return redirect(f"{ctx.prefix}/Default.aspx")
+        if rest == "CheckCode.aspx":
+            return captcha_image(ctx.store, req.query.get("t", ""))
         if rest not in _PAGES:
             return None
         if req.method == "POST":
@@ -72,8 +78,10 @@ class Legacy(Platform):
         return self.page(ctx, "legacy/query.html", rest, values={})
 
     def page(self, ctx: SiteContext, template: str, page: str, **values) -> Response:
+        # The captcha is shown only where the site checks one (roster `captcha = true`).
+        token = ctx.store.new_captcha()[0] if ctx.site.captcha and template == "legacy/default.html" else None
         resp = self.render(ctx, template, viewstate=ctx.sandbox.viewstate.issue(page),
-                           action=f"{ctx.prefix}/{page}", P=P, **values)
+                           action=f"{ctx.prefix}/{page}", P=P, token=token, **values)
         resp.headers += [("X-Powered-By", "ASP.NET"), ("X-AspNet-Version", "2.0.50727"),
                          ("Cache-Control", "private")]
         return resp
@@ -85,6 +93,10 @@ class Legacy(Platform):
                   "content": normalise_text(f.get(P + "txtContent", "")).strip()}
         password = f.get(P + "txtPassword", "")
         error = _validate(values, password)
+        if error is None and ctx.site.captcha:
+            answer = ctx.store.take_captcha(f.get("hidCodeKey", ""))
+            if answer is None or f.get(P + "txtCheckCode", "").strip() != answer:
+                error = "验证码错误！"
         if error:
             return self.page(ctx, "legacy/default.html", "Default.aspx", values=values, message=error)
         letter = ctx.receive(title=values["title"], body=values["content"], name=values["name"],

@@ -7,7 +7,7 @@ One form page; a mistake answers with a bare message page and a 返回 link (the
 from __future__ import annotations
 
 from bot.sandbox.platforms.base import (EMAIL_RE, MOBILE_RE, Platform, Request, Response,
-                                        SiteContext, normalise_text, redirect)
+                                        SiteContext, captcha_image, normalise_text, redirect)
 
 KINDS = ("咨询", "投诉", "建议")
 NOT_FOUND = "没有找到该信件"
@@ -16,13 +16,18 @@ NOT_FOUND = "没有找到该信件"
 class Minimal(Platform):
     name = "minimal"
     server_header = "Apache/2.2.15 (CentOS)"
+    field_roles = {"title": "title", "body": "content", "name": "name", "phone": "mobile", "email": "email"}
+    write_paths = ("", "index.php", "save.php", "code.php")
+    submit_path = "save.php"
 
     def handle(self, ctx: SiteContext, req: Request) -> Response | None:
         rest = req.rest
         if rest == "":
             return redirect(f"{ctx.prefix}/index.php")
         if rest == "index.php":
-            return self._php(self.render(ctx, "minimal/index.html", kinds=KINDS))
+            return self._php(self._form(ctx))
+        if rest == "code.php":
+            return captcha_image(ctx.store, req.query.get("t", ""))
         if rest == "save.php":
             if req.method != "POST":
                 return redirect(f"{ctx.prefix}/index.php")
@@ -41,11 +46,20 @@ class Minimal(Platform):
         v = {k: f.get(k, "").strip() for k in ("type", "name", "mobile", "email", "title")}
         v["content"] = normalise_text(f.get("content", "")).strip()
         error = _validate(v)
+        if error is None and ctx.site.captcha:
+            answer = ctx.store.take_captcha(f.get("codekey", ""))
+            if answer is None or f.get("yzm", "").strip() != answer:
+                error = "验证码错误！"
         if error:
             return self.render(ctx, "minimal/message.html", message=error)
         letter = ctx.receive(title=v["title"], body=v["content"], name=v["name"],
                              phone=v["mobile"], email=v["email"], secret="", kind=v["type"])
         return self.render(ctx, "minimal/success.html", letter=letter)
+
+    def _form(self, ctx: SiteContext) -> Response:
+        # The captcha is shown only where the site checks one (roster `captcha = true`).
+        token = ctx.store.new_captcha()[0] if ctx.site.captcha else None
+        return self.render(ctx, "minimal/index.html", kinds=KINDS, token=token)
 
     def _search(self, ctx: SiteContext, req: Request) -> Response:
         if "code" not in req.query:
