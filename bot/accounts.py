@@ -28,6 +28,19 @@ class Identity(_Strict):
     reply_address: Literal["plus", "catchall", "plain"] = "plus"
     catchall_domain: str = ""
     imap_account: str = ""
+    # The citizen account at unified identity platforms (统一身份认证), for `mailbox-bot login`;
+    # the password only through an environment variable, like the IMAP passwords.
+    login_account: str = ""
+    login_password_env: str = ""
+
+    def login_password(self) -> str:
+        if not self.login_password_env:
+            return ""
+        value = os.environ.get(self.login_password_env)
+        if value is None:
+            raise ConfigError(f"identity '{self.name}': environment variable {self.login_password_env} "
+                              "(login_password_env) is not set")
+        return value
 
     def address_for(self, token: str, forbidden: str = "") -> str:
         """The per-letter reply address for `token`: ``local+token@domain`` (plus),

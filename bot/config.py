@@ -42,6 +42,15 @@ class PathsConfig(_Strict):
     evidence_dir: str = str(REPO_ROOT / "evidence")
     scenarios_dir: str = str(REPO_ROOT / "scenarios")
     accounts_file: str = str(REPO_ROOT / "mailbox_accounts.toml")
+    # Saved logins (browser storage state per identity and login host, mode 0600). Never in
+    # evidence or reports.
+    sessions_dir: str = str(REPO_ROOT / ".sessions")
+
+
+class CaptchaConfig(_Strict):
+    # A solver hook "package.module:function" (image bytes, site name -> answer or None) for
+    # every site without its own; empty: a person answers (or the letter waits for one).
+    solver: str = ""
 
 
 class CalendarConfig(_Strict):
@@ -54,6 +63,7 @@ class Config(_Strict):
     browser: BrowserConfig = BrowserConfig()
     paths: PathsConfig = PathsConfig()
     calendar: CalendarConfig = CalendarConfig()
+    captcha: CaptchaConfig = CaptchaConfig()
     source: str = "(defaults)"
 
 

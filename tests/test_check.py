@@ -13,6 +13,9 @@ ROSTER = {
     "site": [
         {"name": "宝鸡市教育局", "group": "市级部门网站", "platform": "jact", "mailboxes": ["leader"], "slug": "jyj"},
         {"name": "宝鸡市统计局", "group": "市级部门网站", "platform": "minimal", "mailboxes": ["leader"], "slug": "tjj"},
+        # A redesign renamed the title field of this site's form since the template was written.
+        {"name": "宝鸡市审计局", "group": "市级部门网站", "platform": "legacy", "mailboxes": ["leader"], "slug": "sjj",
+         "drift": "title"},
     ],
 }
 
@@ -50,4 +53,14 @@ def test_a_drifted_field_is_named_and_exits_1(run_cli, sandbox, tmp_path):
     broken = [l for l in r.stdout.splitlines() if l.startswith("BROKEN")]
     assert len(broken) == 1 and "宝鸡市统计局" in broken[0] and "fill" in broken[0] and "@title" in broken[0]
     assert "2 site(s) checked, 1 broken" in r.stdout
+    assert sandbox.received() == []
+
+
+def test_a_site_that_renamed_its_title_field_is_found(run_cli, sandbox, tmp_path):
+    drifted = _site(tmp_path, sandbox, "宝鸡市审计局", "legacy")
+    r = run_cli("check", str(drifted), "--timeout-ms", "1500")
+    assert r.returncode == 1, r.stdout + r.stderr
+    (broken,) = [line for line in r.stdout.splitlines() if line.startswith("BROKEN")]
+    assert "宝鸡市审计局 领导信箱: form:" in broken and "fill @title" in broken
+    assert "query" not in broken            # the query page did not change
     assert sandbox.received() == []

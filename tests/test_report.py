@@ -224,13 +224,13 @@ def test_json_contract(rows, tmp_path):
                                     "deleted_sites", "no_reply_sites"}
     assert data["summary"] == summarize(rows)
     keys = {"site", "group", "mailbox", "submitted_at", "replied_at", "working_days",
-            "within_deadline", "same_day", "status", "flags"}
+            "within_deadline", "same_day", "status", "flags", "captcha"}
     assert all(set(r) == keys for r in data["rows"])
     first = data["rows"][0]
     assert first == {"site": "市人民政府", "group": PORTAL, "mailbox": "市长信箱",
                      "submitted_at": "2024-04-26T10:05:00+08:00",
                      "replied_at": "2024-04-26T14:30:00+08:00", "working_days": 0,
-                     "within_deadline": True, "same_day": True, "status": "replied", "flags": []}
+                     "within_deadline": True, "same_day": True, "status": "replied", "flags": [], "captcha": None}
     failed = next(r for r in data["rows"] if r["status"] == "submit_failed")
     assert (failed["submitted_at"], failed["replied_at"], failed["working_days"]) == (None, None, None)
     assert data["sentence"] == notice_sentence(rows, META)

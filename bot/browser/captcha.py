@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import inspect
 import sys
 from pathlib import Path
+
+from bot.errors import ConfigError
 
 
 class TerminalCaptcha:
@@ -28,3 +32,51 @@ class TerminalCaptcha:
         line = await asyncio.to_thread(self.stream_in.readline)
         answer = line.strip()
         return answer or None
+
+
+class HeadedCaptcha:
+    """A headed replay: the inspector types the answer into the page itself and presses Enter
+    at the terminal. The engine does not type anything (`in_page`)."""
+
+    label = "inspector in the browser window"
+    in_page = True
+
+    def __init__(self, stream_in=None, stream_out=None):
+        self.stream_in = stream_in or sys.stdin
+        self.stream_out = stream_out or sys.stderr
+
+    async def answer(self, image: bytes, site: str) -> str | None:
+        print(f"captcha for {site}: type it into the browser window, then press Enter here: ",
+              end="", file=self.stream_out, flush=True)
+        line = await asyncio.to_thread(self.stream_in.readline)
+        return None if line == "" else line.strip()
+
+
+class SolverHook:
+    """A configured solver, "package.module:function": called with the image bytes and the
+    site's name, returns the answer or None (may be a coroutine function). Its name is recorded
+    with every letter it answered for."""
+
+    def __init__(self, spec: str, where: str = "captcha_solver"):
+        module_name, _, attr = spec.partition(":")
+        if not module_name or not attr:
+            raise ConfigError(f"key '{where}': expected \"package.module:function\", got {spec!r}")
+        try:
+            fn = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as e:
+            raise ConfigError(f"key '{where}': cannot load {spec!r} ({e})") from None
+        if not callable(fn):
+            raise ConfigError(f"key '{where}': {spec!r} is not a function")
+        self.spec, self.fn = spec, fn
+        self.label = f"solver {spec}"
+
+    async def answer(self, image: bytes, site: str) -> str | None:
+        value = self.fn(image, site)
+        if inspect.isawaitable(value):
+            value = await value
+        return str(value).strip() if value else None
+
+
+def site_answerer(solver_spec: str, fallback):
+    """The site's own solver hook when it has one, else the global hook or the person."""
+    return SolverHook(solver_spec) if solver_spec else fallback

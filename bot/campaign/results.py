@@ -57,6 +57,15 @@ def campaign_rows(db: Database, campaign_name: str, calendar: WorkCalendar,
                     estimated = True
                     flags.append("estimated_calendar")
             status = STATUS_FOR_STATE.get(letter.state, letter.state)
+            if letter.state == m.SUBMIT_FAILED and (letter.failure or "").startswith("blocked"):
+                status = "blocked"      # a firewall stood in the way: not the site's refusal
+            site_polls = [o for o in letter.observations if o.channel in ("site_query", "site_list")]
+            if any(o.outcome == "blocked" for o in site_polls):
+                flags.append("blocked_polls")
+                if reply is None and letter.state in (m.SUBMITTED, m.OVERDUE) and site_polls[-1].outcome == "blocked":
+                    # The last look was stopped by a challenge page: no reply was seen, but
+                    # "no reply" was not seen either.
+                    status = "blocked"
             if reply is not None and letter.state != m.REPLIED:
                 status = "replied"
             order = site.mailboxes.index(mb) if mb in site.mailboxes else 0
@@ -67,7 +76,8 @@ def campaign_rows(db: Database, campaign_name: str, calendar: WorkCalendar,
                 working_days=working_days, within_deadline=within, same_day=same_day,
                 status=status, flags=tuple(dict.fromkeys(flags)),
                 reply_channel=reply.channel if reply else None,
-                note=reply.note or "" if reply else (letter.failure or "")))
+                note=reply.note or "" if reply else (letter.failure or ""),
+                captcha=letter.captcha_by))
         meta = ReportMeta(campaign=campaign.name, deadline_workdays=days, cutoff=campaign.cutoff,
                           estimated=estimated, generated_at=generated_at)
         return rows, meta

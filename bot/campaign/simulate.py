@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 from sqlalchemy import select
 
@@ -22,11 +22,12 @@ from bot.clock import SimClock
 from bot.accounts import Identity
 from bot.config import Config
 from bot.letters import LetterWriter
+from bot.login import SessionStore
 from bot.mail.channel import DbStateStore, sync_mail
 from bot.mail.imap import ImapSettings, MailReader, with_retry
 from bot.roster import Roster
 from bot.scenario.loader import scenario_for
-from bot.scenario.schema import SiteRecord
+from bot.scenario.schema import LoginSpec, SiteRecord
 from bot.store import models as m
 from bot.store.db import Database
 from bot.store.evidence import EvidenceStore
@@ -48,16 +49,31 @@ class DeclaredCaptchaAnswer:
 class SimulationResult:
     campaign: str
     wall_seconds: float
-    submissions: int
+    submissions: int      # attempts: a letter retried after a fault counts each time
     polls: int
     mail_seconds: float = 0.0
     """Wall time spent on the email channel (the sites' mail delivery and the IMAP syncs)."""
 
 
+# What the sandbox's identity platform looks like (bot.sandbox.sso), as a site file says it.
+SANDBOX_LOGIN = {"marker": "#ssoLoginForm", "account": "#account", "password": "#password",
+                 "captcha_image": "#captchaImg", "captcha_input": "#captcha", "sms_button": "#btnSms",
+                 "sms_input": "#smsCode", "submit": "#btnLogin"}
+# The sandbox's captchas can be read from their pictures (bot.sandbox.captcha.solve).
+SANDBOX_SOLVER = "bot.sandbox.captcha:solve"
+
+
 def roster_site_records(roster: Roster, base_url: Callable[[str], str]) -> list[SiteRecord]:
-    return [SiteRecord(key=s.slug, name=s.name, group=s.group, host_unit=s.name, region=s.region or "",
-                       base_url=base_url(s.name), platform=s.platform, mailboxes=list(s.mailboxes))
-            for s in roster.site]
+    """The site files a roster's sites would have: a site with `captcha = true` names the
+    sandbox's solver hook, a site with `login = true` the sandbox's identity platform."""
+    records = []
+    for s in roster.site:
+        base = base_url(s.name)
+        login = LoginSpec(url=f"{base.rsplit('/', 1)[0]}/sso/login", **SANDBOX_LOGIN) if s.login else None
+        records.append(SiteRecord(key=s.slug, name=s.name, group=s.group, host_unit=s.name, region=s.region or "",
+                                  base_url=base, platform=s.platform, mailboxes=list(s.mailboxes),
+                                  login=login, captcha_solver=SANDBOX_SOLVER if s.captcha else ""))
+    return records
 
 
 async def simulate(roster: Roster, clock: SimClock, base_url: Callable[[str], str], db: Database,
@@ -66,13 +82,18 @@ async def simulate(roster: Roster, clock: SimClock, base_url: Callable[[str], st
                    seed: str | int = 0, *, mail: "ImapSettings | None" = None,
                    deliver_mail: Callable[[], object] | None = None,
                    identity: "Identity | Callable[[Target], Identity | None] | None" = None,
-                   catchall_domains: tuple[str, ...] = ()) -> SimulationResult:
+                   catchall_domains: tuple[str, ...] = (),
+                   sessions: "SessionStore | None" = None,
+                   log_in: "Callable[[Browser, SiteRecord], Awaitable[object]] | None" = None) -> SimulationResult:
     """Runs the roster's campaign from submit_at to end_at on `clock`.
 
     The email channel, when `mail` (the inspector's IMAP account) is given: letters get
     per-letter reply addresses from `identity`, and after every move of the clock
     `deliver_mail()` (the sandbox's `deliver_due_mail`: the sites' mail whose time has come)
-    runs, then one `sync_mail` cycle reads the account, before the due submissions and polls."""
+    runs, then one `sync_mail` cycle reads the account, before the due submissions and polls.
+
+    Sites behind a login: before the first submission `log_in(browser, record)` is called once
+    per login host (the inspector logging in), and the sessions are kept in `sessions`."""
     import time as _time
 
     started = _time.perf_counter()
@@ -101,7 +122,15 @@ async def simulate(roster: Roster, clock: SimClock, base_url: Callable[[str], st
         async with Browser(config.browser.executable_path, headless=config.browser.headless,
                            concurrency=config.browser.concurrency) as browser:
             worker = CampaignWorker(db, clock, browser, evidence, calendar, targets,
-                                    captcha=DeclaredCaptchaAnswer(), poll=PollPolicy(calendar, every=camp.poll_every))
+                                    captcha=DeclaredCaptchaAnswer(), poll=PollPolicy(calendar, every=camp.poll_every),
+                                    sessions=sessions, identity_name="inspector")
+            if log_in is not None:
+                hosts: set[str] = set()
+                for t in targets.values():
+                    if t.record.login is not None and t.record.login.url not in hosts:
+                        hosts.add(t.record.login.url)
+                        clock.set(max(clock.now(), camp.submit_at))
+                        await log_in(browser, t.record)
 
             def mail_step() -> None:
                 nonlocal mail_s
@@ -151,3 +180,44 @@ def worker_open(db: Database, campaign_id: int) -> int:
     with db.session() as s:
         return s.scalar(select(func.count()).select_from(m.Letter).where(
             m.Letter.campaign_id == campaign_id, m.Letter.next_poll_at.is_not(None))) or 0
+
+
+def sandbox_inspector_login(sandbox, sessions: SessionStore, identity: str = "inspector"):
+    """The inspector logging in at the sandbox's identity platform with the roster's first
+    account: the captcha read from its picture, the SMS code from the sandbox's outbox (which
+    stands in for the inspector's phone). For simulate(log_in=...)."""
+    from bot.browser.captcha import SolverHook
+    from bot.login import log_in
+    from bot.errors import UserError
+
+    if not sandbox.roster.account:
+        raise UserError(f"{sandbox.roster.source}: sites with login = true need an [[account]] "
+                        "(account, password, phone) to log in with")
+    acct = sandbox.roster.account[0]
+
+    async def sms_code() -> str | None:
+        import asyncio
+
+        for _ in range(100):       # the page's script posts the request; the SMS follows it
+            sent = [x for x in sandbox.sms_outbox() if x["phone"] == acct.phone]
+            if sent:
+                return sent[-1]["code"]
+            await asyncio.sleep(0.05)
+        return None
+
+    async def run(browser: Browser, record: SiteRecord):
+        before = len(sandbox.sms_outbox())
+
+        async def fresh_code() -> str | None:
+            import asyncio
+
+            for _ in range(100):
+                if len(sandbox.sms_outbox()) > before:
+                    return await sms_code()
+                await asyncio.sleep(0.05)
+            return None
+
+        return await log_in(browser, record, sessions, identity, account=acct.account, password=acct.password,
+                            captcha=SolverHook(SANDBOX_SOLVER), sms_code=fresh_code, say=lambda _m: None)
+
+    return run

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Callable
 
 from sqlalchemy import func, select, update
 
+from bot.browser.captcha import site_answerer
 from bot.browser.engine import Browser, CaptchaAnswerer, FlowResult, FlowRunner
+from bot.login import SessionStore
 from bot.calendar import WorkCalendar
 from bot.campaign.lifecycle import Lifecycle, PollPolicy, transition
-from bot.clock import Clock, aware
+from bot.clock import Clock, aware, local
 from bot.accounts import Identity
 from bot.letters import LetterWriter, reply_token
 from bot.scenario.schema import Scenario, SiteRecord
@@ -31,7 +33,14 @@ from bot.store.db import Database
 from bot.store.evidence import EvidenceStore
 
 LEASE = timedelta(minutes=10)
+# A submission that failed before the final click (a page that did not load, a firewall's
+# challenge) is tried again later, each time waiting twice as long; nothing was sent.
+MAX_SUBMIT_ATTEMPTS = 8
+RETRY_AFTER = timedelta(minutes=15)
 OPEN_STATES = (m.SUBMITTED, m.OVERDUE, m.NEVER_VISIBLE)
+# A failed letter with a `planned_at` is due again then; without one it has failed for good.
+SUBMITTABLE = (m.PLANNED, m.SUBMIT_FAILED)
+EPOCH_UNITS = {"epoch_ms": 1000, "epoch_s": 1}     # JSON services' Unix times
 
 
 @dataclass
@@ -45,6 +54,10 @@ def parse_displayed_time(raw: str, formats: list[str]) -> tuple[datetime | None,
     """(time, date_only) from a site's displayed reply time; naive means Asia/Shanghai."""
     raw = raw.strip()
     for fmt in formats:
+        if fmt in EPOCH_UNITS:
+            if raw.isdigit():
+                return datetime.fromtimestamp(int(raw) / EPOCH_UNITS[fmt], tz=timezone.utc), False
+            continue
         try:
             value = datetime.strptime(raw, fmt)
         except ValueError:
@@ -77,8 +90,12 @@ class CampaignWorker:
     def __init__(self, db: Database, clock: Clock, browser: Browser, evidence: EvidenceStore,
                  calendar: WorkCalendar, targets: dict[int, Target], *,
                  captcha: CaptchaAnswerer | None = None, poll: PollPolicy | None = None,
-                 on_event: Callable[[str, m.Letter], None] | None = None):
+                 on_event: Callable[[str, m.Letter], None] | None = None,
+                 sessions: SessionStore | None = None, identity_name: str = ""):
         self.db, self.clock, self.browser, self.evidence = db, clock, browser, evidence
+        # Saved logins for sites behind a unified login, used as the inspector `identity_name`.
+        self.sessions = sessions
+        self.identity_name = identity_name
         self.calendar = calendar
         self.targets = targets                # site_id -> Target
         self.captcha = captcha
@@ -129,7 +146,7 @@ class CampaignWorker:
     def due_submissions(self, campaign_id: int, now: datetime) -> list[int]:
         with self.db.session() as s:
             return list(s.scalars(select(m.Letter.id).where(
-                m.Letter.campaign_id == campaign_id, m.Letter.state == m.PLANNED,
+                m.Letter.campaign_id == campaign_id, m.Letter.state.in_(SUBMITTABLE),
                 m.Letter.planned_at <= now).order_by(m.Letter.id)))
 
     def due_polls(self, campaign_id: int, now: datetime) -> list[int]:
@@ -141,7 +158,7 @@ class CampaignWorker:
     def next_due(self, campaign_id: int) -> datetime | None:
         with self.db.session() as s:
             a = s.scalar(select(func.min(m.Letter.planned_at)).where(
-                m.Letter.campaign_id == campaign_id, m.Letter.state == m.PLANNED))
+                m.Letter.campaign_id == campaign_id, m.Letter.state.in_(SUBMITTABLE)))
             b = s.scalar(select(func.min(m.Letter.next_poll_at)).where(
                 m.Letter.campaign_id == campaign_id, m.Letter.next_poll_at.is_not(None)))
         times = [aware(t) for t in (a, b) if t is not None]
@@ -186,9 +203,8 @@ class CampaignWorker:
             target = self.targets[letter.mailbox.site_id]
             variables = flow_variables(letter, target)
 
-        runner = FlowRunner(target.scenario, self.evidence, captcha=self.captcha, site_name=target.record.name,
-                            on_step=on_step)
-        async with self.browser.page(trace_path=trace_path) as page:
+        runner = self.runner(target, on_step=on_step)
+        async with self.browser.page(trace_path=trace_path, storage_state=self.login_state(target)) as page:
             result = await runner.run(page, "submit", variables)
 
         at = self.clock.now()
@@ -201,22 +217,48 @@ class CampaignWorker:
                 letter.tracking_code = result.values.get("tracking_code")
                 letter.password = result.values.get("password") or (variables["password"] or None)
                 letter.submitted_at = at
+                letter.failure = None
+                letter.captcha_by = result.captcha_by
                 letter.next_poll_at = self.poll_policy.next_after(at)
                 transition(s, letter, m.SUBMITTED, at,
                            f"tracking code {letter.tracking_code}{captcha_note}", evidence)
             elif result.outcome == "uncertain":
+                letter.captcha_by = result.captcha_by
                 transition(s, letter, m.SUBMIT_UNCERTAIN, at,
                            f"after the final click: {result.message} (at {result.failed_step})", evidence)
             elif result.outcome == "needs_inspector":
+                letter.failure = f"needs_inspector: {result.message}"
                 transition(s, letter, m.NEEDS_INSPECTOR, at, result.message, evidence)
             else:
-                reason = (f"rejected by the site: {result.message}" if result.outcome == "rejected"
-                          else f"{result.outcome}: {result.message} (at {result.failed_step})")
+                if result.outcome == "rejected":
+                    reason = f"rejected by the site: {result.message}"
+                else:
+                    reason = f"{result.outcome}: {result.message} (at {result.failed_step})"
+                retry = ((result.outcome == "blocked" or result.outcome == "failed" and result.transient)
+                         and letter.attempts < MAX_SUBMIT_ATTEMPTS)
                 letter.failure = reason
+                letter.planned_at = at + RETRY_AFTER * 2 ** (letter.attempts - 1) if retry else None
+                if retry:
+                    reason += f"; nothing was sent, tried again at {local(letter.planned_at):%Y-%m-%d %H:%M}"
                 transition(s, letter, m.SUBMIT_FAILED, at, reason, evidence)
             s.commit()
             self.on_event("submit", letter)
             return letter.state
+
+    def runner(self, target: Target, on_step=None) -> FlowRunner:
+        rec = target.record
+        hint = f"the inspector logs in again with: mailbox-bot login {rec.key or rec.name} --identity {self.identity_name or 'NAME'}"
+        return FlowRunner(target.scenario, self.evidence, captcha=site_answerer(rec.captcha_solver, self.captcha),
+                          site_name=rec.name, on_step=on_step,
+                          login_marker=rec.login.marker if rec.login else None, login_hint=hint)
+
+    def login_state(self, target: Target) -> str | None:
+        """The saved login for a site behind one (None: no login needed, or none saved: the site
+        will show its login page and the letter will wait for the inspector)."""
+        if target.record.login is None or self.sessions is None:
+            return None
+        path = self.sessions.path(self.identity_name, target.record.login.url)
+        return str(path) if path.exists() else None
 
     # -- polling -----------------------------------------------------------------------
     async def poll(self, letter_id: int) -> str:

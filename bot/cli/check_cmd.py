@@ -16,18 +16,6 @@ from bot.cli.common import app_state
 
 HELP = "Check that each site's form and query page still match its scenario (nothing is sent); exit 1 if any is broken."
 
-PROBE_CODE = "0000000000"
-
-
-class _LooksOnly:
-    """A check needs the captcha image and input to exist, not an answer."""
-
-    label = "check (no answer typed)"
-
-    async def answer(self, image: bytes, site: str) -> str | None:
-        return "" if image else None
-
-
 def check(
     sites: list[str] = typer.Argument(None, metavar="[SITE]...", help="Site files, keys or names (default: every file in scenarios/sites)."),
     timeout_ms: int = typer.Option(8000, "--timeout-ms", help="How long each step may wait."),
@@ -35,13 +23,19 @@ def check(
 ) -> None:
     """Check that each site's form and query page still match its scenario (nothing is sent); exit 1 if any is broken."""
     from bot.cli.replay_cmd import find_site_file
-    from bot.scenario.loader import load_site, scenario_for
+    from bot.scenario.loader import load_site, scenario_for, valid_on
 
     scenarios_dir = Path(app_state.config.paths.scenarios_dir)
     paths = [find_site_file(s, scenarios_dir) for s in sites] if sites else sorted((scenarios_dir / "sites").glob("*.toml"))
+    records = [(load_site(p), p) for p in paths]
+    if not sites:
+        # Every site as it is today: a record replaced by a newer one (valid_to) is history.
+        from bot.clock import SystemClock, local
+
+        kept = valid_on([r for r, _ in records], local(SystemClock().now()).date())
+        records = [(r, p) for r, p in records if any(r is k for k in kept)]
     targets = []
-    for p in paths:
-        record = load_site(p)
+    for record, p in records:
         scenario = scenario_for(record, scenarios_dir, where=str(p)).model_copy(update={"timeout_ms": timeout_ms})
         targets.append((record, scenario))
     broken = asyncio.run(_check_all(targets, Path(out)))
@@ -51,8 +45,7 @@ def check(
 
 async def _check_all(targets, out: Path) -> list[str]:
     from bot.browser.engine import Browser, FlowRunner
-    from bot.campaign.worker import Target, flow_variables
-    from bot.store import models as m
+    from bot.scaffold import LooksOnly, dry_run_submit, probe_variables
     from bot.store.evidence import EvidenceStore
 
     config = app_state.config
@@ -63,21 +56,15 @@ async def _check_all(targets, out: Path) -> list[str]:
         for record, scenario in targets:
             for kind in record.mailboxes:
                 # A made-up letter that is never stored or sent, with a code no site has issued.
-                letter = m.Letter(title="关于政务服务事项办理的咨询", body="您好，请问相关事项如何办理？谢谢。",
-                                  category="咨询", tracking_code=PROBE_CODE, password=PROBE_CODE,
-                                  writer={"name": "王晓明", "phone": "13800000000",
-                                          "email": "check@example.org", "password": "Check2024"})
-                letter.mailbox = m.Mailbox(kind=kind)
-                variables = flow_variables(letter, Target(record=record, scenario=scenario, site_id=0))
-                runner = FlowRunner(scenario, evidence, captcha=_LooksOnly(), site_name=record.name)
                 async with browser.page() as page:
-                    form = await runner.run(page, "submit", variables, dry_run=True)
+                    form = await dry_run_submit(page, record, scenario, kind, evidence)
+                runner = FlowRunner(scenario, evidence, captcha=LooksOnly(), site_name=record.name)
                 async with browser.page() as page:
-                    query = await runner.run(page, "query", variables)
+                    query = await runner.run(page, "query", probe_variables(record, scenario, kind))
                 where = f"{record.name} {record.mailbox_label(kind)}"
                 problems = []
-                if form.outcome != "dry_run":
-                    problems.append(f"form: {form.failed_step}: {form.message}")
+                if not form.ok:
+                    problems.append(f"form: {form.result.failed_step or ''}: {form.problem()}")
                 if query.outcome not in ("not_found", "rejected"):
                     problems.append(f"query: {query.failed_step or query.outcome}: {query.message or 'a made-up code was not refused'}")
                 if problems:

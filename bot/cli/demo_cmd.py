@@ -25,7 +25,8 @@ def demo(
     from rich.console import Console
 
     from bot.campaign.results import campaign_rows
-    from bot.campaign.simulate import simulate
+    from bot.campaign.simulate import sandbox_inspector_login, simulate
+    from bot.login import SessionStore
     from bot.clock import SimClock, local
     from bot.report import report_dict, write_all
     from bot.report.summary import notice_sentence
@@ -40,6 +41,7 @@ def demo(
     for stale in ("demo.sqlite3", "demo.sqlite3-wal", "demo.sqlite3-shm"):
         (out_dir / stale).unlink(missing_ok=True)
     shutil.rmtree(out_dir / "evidence", ignore_errors=True)
+    shutil.rmtree(out_dir / "sessions", ignore_errors=True)
     db = Database(f"sqlite:///{(out_dir / 'demo.sqlite3').resolve()}")
     config = app_state.config
     calendar = app_state.calendar()
@@ -73,8 +75,13 @@ def demo(
         with Sandbox(roster_obj, clock, mail=transport) as sandbox:
             if transport is not None:
                 mail_kw["deliver_mail"] = sandbox.deliver_due_mail
+            login_kw: dict = {}
+            if any(site.login for site in roster_obj.site):
+                # The demo's inspector logs in once; the session stays in DIR, mode 0600.
+                sessions = SessionStore(out_dir / "sessions")
+                login_kw = {"sessions": sessions, "log_in": sandbox_inspector_login(sandbox, sessions)}
             result = asyncio.run(simulate(roster_obj, clock, sandbox.base_url, db, config,
-                                          out_dir / "evidence", calendar, progress=progress, **mail_kw))
+                                          out_dir / "evidence", calendar, progress=progress, **mail_kw, **login_kw))
     finally:
         if mail_server is not None:
             mail_server.cleanup()
@@ -87,7 +94,8 @@ def demo(
         return
     s = report["summary"]
     mail_note = f" (email channel {result.mail_seconds:.1f} s)" if mail_server is not None else ""
-    console.print(f"done in {result.wall_seconds:.1f} s{mail_note}: {result.submissions} letters submitted, {result.polls} polls")
+    console.print(f"done in {result.wall_seconds:.1f} s{mail_note}: {result.submissions} submission attempts "
+                  f"(retries after a fault included), {result.polls} polls")
     console.print(f"sites {s['sites']}, letters {s['letters']}, replied within {meta.deadline_workdays} working days: "
                   f"{s['within_deadline_sites']}, same day: {s['same_day_sites']}, deleted: {s['deleted_sites']}, "
                   f"no reply: {s['no_reply_sites']}")

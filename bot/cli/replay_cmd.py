@@ -47,6 +47,7 @@ def replay(
     submit: bool = typer.Option(False, "--submit", help="Really send the letter (recorded; never twice per campaign and mailbox)."),
     campaign: str = typer.Option(None, "--campaign", metavar="NAME", help="Campaign the submitted letter belongs to (default: replay-YYYY-MM)."),
     out: str = typer.Option("replay-out", "--out", metavar="DIR", help="Screenshots and HTML of the dry run."),
+    identity: str = typer.Option("", "--identity", metavar="NAME", help="Inspector identity whose saved login to use (sites behind a login; see `mailbox-bot login`)."),
 ) -> None:
     """Replay one site's letter form step by step with timings (dry run unless --submit)."""
     from bot.scenario.loader import load_site, scenario_for
@@ -58,7 +59,7 @@ def replay(
     kind = mailbox or record.mailboxes[0]
     if kind not in record.mailboxes:
         raise UserError(f"--mailbox: {record.name} has no {kind!r} mailbox (it has: {', '.join(record.mailboxes)})")
-    code = asyncio.run(_replay(record, scenario, kind, path, headed, slow_mo, trace, submit, campaign, Path(out)))
+    code = asyncio.run(_replay(record, scenario, kind, path, headed, slow_mo, trace, submit, campaign, Path(out), identity))
     raise typer.Exit(code)
 
 
@@ -68,9 +69,11 @@ def _printer():
     return on_step
 
 
-async def _replay(record, scenario, kind, path, headed, slow_mo, trace, submit, campaign, out: Path) -> int:
-    from bot.browser.captcha import TerminalCaptcha
-    from bot.browser.engine import Browser, FlowRunner
+async def _replay(record, scenario, kind, path, headed, slow_mo, trace, submit, campaign, out: Path,
+                  identity: str = "") -> int:
+    from bot.browser.captcha import HeadedCaptcha, TerminalCaptcha
+    from bot.login import SessionStore
+    from bot.browser.engine import Browser
     from bot.campaign.worker import CampaignWorker, Target, flow_variables
     from bot.clock import SystemClock, local
     from bot.letters import LetterWriter
@@ -79,7 +82,9 @@ async def _replay(record, scenario, kind, path, headed, slow_mo, trace, submit, 
 
     config = app_state.config
     clock = SystemClock()
-    captcha = TerminalCaptcha(out / "captcha")
+    # Headed: the inspector types the captcha into the page; else at the terminal.
+    captcha = HeadedCaptcha() if headed else TerminalCaptcha(out / "captcha")
+    sessions = SessionStore(config.paths.sessions_dir)
     typer.echo(f"{record.name} · {record.mailbox_label(kind)} · platform {scenario.platform} v{scenario.version}"
                + ("" if submit else " · dry run: stops before the final click"))
     async with Browser(config.browser.executable_path, headless=not headed, concurrency=1,
@@ -93,8 +98,11 @@ async def _replay(record, scenario, kind, path, headed, slow_mo, trace, submit, 
             letter.mailbox = m.Mailbox(kind=kind)
             variables = flow_variables(letter, Target(record=record, scenario=scenario, site_id=0))
             typer.echo(f"  letter: {content.title}")
-            runner = FlowRunner(scenario, evidence, captcha=captcha, site_name=record.name, on_step=_printer())
-            async with browser.page(trace_path=trace) as page:
+            worker = CampaignWorker(None, clock, browser, evidence, app_state.calendar(), {},
+                                    captcha=captcha, sessions=sessions, identity_name=identity)
+            target = Target(record=record, scenario=scenario, site_id=0)
+            runner = worker.runner(target, on_step=_printer())
+            async with browser.page(trace_path=trace, storage_state=worker.login_state(target)) as page:
                 result = await runner.run(page, "submit", variables, dry_run=True)
             for ev in result.evidence:
                 typer.echo(f"  {ev.kind}: {evidence.path(ev.path)}")
@@ -124,7 +132,7 @@ async def _replay(record, scenario, kind, path, headed, slow_mo, trace, submit, 
             target = Target(record=record, scenario=scenario, site_id=site_row.id)
             mailbox_id = next(mb.id for mb in site_row.mailboxes if mb.kind == kind)
         worker = CampaignWorker(db, clock, browser, evidence, app_state.calendar(), {target.site_id: target},
-                                captcha=captcha)
+                                captcha=captcha, sessions=sessions, identity_name=identity)
         with db.session() as s:
             worker.plan(s.get(m.Campaign, camp.id), LetterWriter(seed=f"{name}/{record.key}/{kind}"),
                         at=clock.now(), only_mailbox=kind)

@@ -40,6 +40,7 @@ class ReportRow:
     flags: tuple[str, ...]    # machine names, see FLAG_TEXT
     reply_channel: str | None = None   # site_query | site_list | email | manual
     note: str = ""            # free text from an inspector, shown in 备注
+    captcha: str | None = None         # who answered the form's captcha (None: the form had none)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ FLAG_TEXT = {
     "date_only_reply_time": "网站仅显示回复日期",
     "email_date_mismatch": "邮件日期与到达时间不符",
     "estimated_calendar": "节假日安排为推算",
+    "deleted_after_reply": "回复后信件被删除",
+    "blocked_polls": "查询时曾遇网站拦截页面",
 }
 
 REMARK_SEPARATOR = "；"

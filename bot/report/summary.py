@@ -29,8 +29,10 @@ def _by_site(rows: Iterable[ReportRow]) -> dict[str, list[ReportRow]]:
 
 
 def _no_reply(r: ReportRow) -> bool:
-    """No reply at all, and neither deleted nor never submitted."""
-    return r.replied_at is None and r.status not in ("deleted", "submit_failed")
+    """No reply at all, and neither deleted nor never submitted. A letter a firewall kept us
+    from sending or from checking (`blocked`), or one still waiting for the inspector, is not
+    evidence of silence."""
+    return r.replied_at is None and r.status not in ("deleted", "submit_failed", "blocked", "needs_inspector")
 
 
 def summarize(rows: Iterable[ReportRow]) -> dict:

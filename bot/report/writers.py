@@ -65,6 +65,7 @@ def report_dict(rows: Iterable[ReportRow], meta: ReportMeta | None = None) -> di
                 "same_day": bool(r.same_day),
                 "status": r.status,
                 "flags": list(r.flags),
+                "captcha": r.captcha,
             }
             for r in ordered(rows)
         ],

@@ -115,6 +115,9 @@ class Letter(Base):
     lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
     next_poll_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
     failure: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Who answered the form's captcha: an inspector, a named solver hook, or the sandbox's
+    # declared demo answer; None when the form had none. Shown in the report.
+    captcha_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     campaign: Mapped[Campaign] = relationship(back_populates="letters")
     mailbox: Mapped[Mailbox] = relationship()

@@ -1,0 +1,90 @@
+"""A site that moves to another platform gets a second record with its own validity (STYLE.md):
+the record in force is chosen by date, and the past campaign keeps its letters, its platform
+and its table."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from bot.calendar import WorkCalendar
+from bot.campaign.lifecycle import transition
+from bot.campaign.results import campaign_rows
+from bot.campaign.sites import register_site
+from bot.clock import SHANGHAI
+from bot.errors import ConfigError
+from bot.scenario.loader import valid_on
+from bot.scenario.schema import SiteRecord
+from bot.store import models as m
+from bot.store.db import Database
+
+OLD = SiteRecord(key="bj", name="宝鸡市人民政府", group="政府门户网站", base_url="http://old.example/bj",
+                 platform="jact", mailboxes=["leader"], valid_to=date(2024, 6, 30))
+NEW = SiteRecord(key="bj", name="宝鸡市人民政府", group="政府门户网站", base_url="http://new.example/bj",
+                 platform="igi", mailboxes=["leader"], valid_from=date(2024, 7, 1))
+
+
+def test_the_record_in_force_is_chosen_by_date():
+    assert [r.platform for r in valid_on([OLD, NEW], date(2024, 6, 30))] == ["jact"]
+    assert [r.platform for r in valid_on([OLD, NEW], date(2024, 7, 1))] == ["igi"]
+
+
+def test_overlapping_records_of_one_site_are_refused():
+    overlapping = NEW.model_copy(update={"valid_from": date(2024, 6, 1)})
+    with pytest.raises(ConfigError, match="two site records are in force on 2024-06-15"):
+        valid_on([OLD, overlapping], date(2024, 6, 15))
+
+
+def test_the_past_campaign_keeps_its_letters_and_platform_after_the_move(tmp_path):
+    db = Database(f"sqlite:///{tmp_path}/t.sqlite3")
+    at = datetime(2024, 4, 26, 10, 0, tzinfo=SHANGHAI)
+    with db.session() as s:
+        old = register_site(s, OLD, 0)
+        camp = m.Campaign(name="2024Q2", created_at=at, deadline_workdays=5)
+        s.add(camp)
+        s.flush()
+        letter = m.Letter(campaign_id=camp.id, mailbox_id=old.mailboxes[0].id, state=m.PLANNED,
+                          state_changed_at=at, title="关于公积金提取的咨询", body="您好", submitted_at=at)
+        s.add(letter)
+        s.flush()
+        transition(s, letter, m.SUBMITTED, at, "tracking code 1")
+        s.commit()
+    before, _ = campaign_rows(db, "2024Q2", WorkCalendar())
+    with db.session() as s:
+        new = register_site(s, NEW, 0)
+        old_again = register_site(s, OLD, 0)          # the old file, loaded again, is the same row
+        s.commit()
+        assert new.id != old_again.id == old.id
+        rows = s.query(m.Site).order_by(m.Site.id).all()
+        assert [(r.platform, r.base_url) for r in rows] == [("jact", "http://old.example/bj"),
+                                                           ("igi", "http://new.example/bj")]
+        letter = s.query(m.Letter).one()
+        assert letter.mailbox.site.platform == "jact"
+    after, _ = campaign_rows(db, "2024Q2", WorkCalendar())
+    assert after == before
+
+
+def test_blocked_and_waiting_letters_are_said_in_the_table_and_not_counted_as_no_reply(tmp_path):
+    """A submission a firewall kept stopping, and a letter waiting for the inspector: each row
+    says so in its status and 备注, and neither is a "no reply"."""
+    from bot.report.rows import STATUS_TEXT, remarks
+    from bot.report.summary import summarize
+
+    db = Database(f"sqlite:///{tmp_path}/t.sqlite3")
+    at = datetime(2024, 4, 26, 10, 0, tzinfo=SHANGHAI)
+    with db.session() as s:
+        site = register_site(s, OLD.model_copy(update={"mailboxes": ["leader", "mayor"]}), 0)
+        camp = m.Campaign(name="c", created_at=at, deadline_workdays=5)
+        s.add(camp)
+        s.flush()
+        for mb, state, failure in ((site.mailboxes[0], m.SUBMIT_FAILED, "blocked: a firewall or challenge page answered"),
+                                   (site.mailboxes[1], m.NEEDS_INSPECTOR, "needs_inspector: captcha not answered")):
+            s.add(m.Letter(campaign_id=camp.id, mailbox_id=mb.id, state=state, state_changed_at=at,
+                           title="关于公积金提取的咨询", body="您好", failure=failure))
+        s.commit()
+    rows, _ = campaign_rows(db, "c", WorkCalendar())
+    assert sorted(r.status for r in rows) == ["blocked", "needs_inspector"]
+    for r in rows:
+        assert STATUS_TEXT[r.status] in remarks(r)
+    assert summarize(rows)["no_reply_sites"] == 0
