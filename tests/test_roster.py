@@ -44,9 +44,19 @@ def test_bundled_roster_sites(baoji):
         assert name in names[portals:]
     assert all(s.mailboxes == ["leader", "mayor"] for s in sites[:portals])
     assert all("leader" in s.mailboxes for s in sites)
-    assert set(Counter(s.platform for s in sites)) == {"jact", "legacy", "minimal"}
+    assert set(Counter(s.platform for s in sites)) == {"jact", "legacy", "minimal", "igi", "hdjlpt"}
     assert all(s.region and s.slug for s in sites)
     assert all(s.region == "宝鸡市" for s in sites[portals:])
+
+
+def test_bundled_roster_has_every_fault_and_a_login_with_an_account(baoji):
+    by_name = {s.name: s for s in baoji.site}
+    assert by_name["宝鸡市公安局"].login and baoji.account
+    assert {n for n, s in by_name.items() if s.captcha} == {"宝鸡市工业和信息化局", "宝鸡市气象局"}
+    assert by_name["宝鸡市统计局"].challenge > 0 and by_name["宝鸡市审计局"].flaky > 0
+    assert by_name["宝鸡市林业局"].latency_ms > 0
+    # A drifted field would fail a submission and change the table: none in the demo roster.
+    assert all(s.drift is None for s in baoji.site)
 
 
 def test_bundled_roster_behaviours(baoji):
