@@ -48,6 +48,36 @@ class SimClock:
             self._now = self._now + delta
 
 
+class ScaledClock:
+    """Time that starts at `start` when the wall clock reads `anchor` (Unix seconds) and runs
+    `speed` times as fast. Two processes given the same three values agree on the time: a
+    daemon and a sandbox playing a week of a campaign in minutes, each in its own process."""
+
+    def __init__(self, start: datetime, anchor: float, speed: float = 1.0):
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.start, self.anchor, self.speed = aware(start), anchor, speed
+
+    def now(self) -> datetime:
+        import time
+
+        return self.start + timedelta(seconds=(time.time() - self.anchor) * self.speed)
+
+    def spec(self) -> str:
+        return f"{self.start.isoformat()}@{self.anchor}x{self.speed}"
+
+    @classmethod
+    def parse(cls, text: str) -> "ScaledClock":
+        """"START@ANCHORxSPEED", e.g. "2024-04-26T09:00:00+08:00@1764280000.0x600"."""
+        try:
+            start, rest = text.split("@", 1)
+            anchor, speed = rest.split("x", 1)
+            return cls(datetime.fromisoformat(start), float(anchor), float(speed))
+        except ValueError:
+            raise ValueError(f"expected START@ANCHORxSPEED, e.g. 2024-04-26T09:00:00+08:00@1764280000x600, "
+                             f"got {text!r}") from None
+
+
 def aware(value: datetime) -> datetime:
     """Naive times mean Asia/Shanghai (DESIGN.md: working-day rules)."""
     return value.replace(tzinfo=SHANGHAI) if value.tzinfo is None else value

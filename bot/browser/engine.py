@@ -146,21 +146,22 @@ class Browser:
         if self._pw:
             await self._pw.stop()
 
-    async def _new_context(self, storage_state: str | None = None):
+    async def _new_context(self, storage_state: str | None = None, proxy: dict | None = None):
         return await self._browser.new_context(
             locale="zh-CN", timezone_id="Asia/Shanghai", user_agent=self.user_agent,
-            viewport={"width": 1280, "height": 900}, proxy=self._proxy, storage_state=storage_state)
+            viewport={"width": 1280, "height": 900}, proxy=proxy or self._proxy, storage_state=storage_state)
 
     @asynccontextmanager
     async def page(self, *, fresh: bool = True, trace_path: str | None = None,
-                   storage_state: str | None = None):
-        """A page in its own context. `fresh=False` (read-only flows) may reuse a warm one."""
+                   storage_state: str | None = None, proxy: dict | None = None):
+        """A page in its own context. `fresh=False` (read-only flows) may reuse a warm one.
+        `proxy`: this site's own (sites often refuse visitors from outside their region)."""
         async with self._slots:
-            reuse = not fresh and not trace_path and not storage_state
+            reuse = not fresh and not trace_path and not storage_state and not proxy
             if reuse and self._idle:
                 context, page = self._idle.pop()
             else:
-                context = await self._new_context(storage_state)
+                context = await self._new_context(storage_state, proxy)
                 page = None
             if trace_path:
                 await context.tracing.start(screenshots=True, snapshots=True, sources=False)

@@ -19,6 +19,12 @@ from bot.clock import SHANGHAI, local
 from bot.store import models as m
 
 
+def deadline_of(calendar: WorkCalendar, submitted_at: datetime, campaign: m.Campaign) -> datetime:
+    """The end of the letter's last working day to reply (with the campaign's cut-off rule)."""
+    deadline, _ = calendar.deadline(submitted_at, campaign.deadline_workdays, campaign.cutoff_time)
+    return deadline
+
+
 def transition(session: Session, letter: m.Letter, to_state: str, at: datetime, reason: str = "",
                evidence: list[m.EvidenceFile] | None = None) -> m.LetterEvent:
     ev = m.LetterEvent(letter_id=letter.id, at=at, from_state=letter.state, to_state=to_state,
@@ -120,8 +126,7 @@ class Lifecycle:
             if len(misses) >= 2 and misses[-1].at - misses[0].at >= timedelta(hours=1):
                 transition(s, letter, m.NEVER_VISIBLE, now, "never found by a query after submission", evidence)
         if letter.state in (m.SUBMITTED, m.NEVER_VISIBLE) and d.reply is None:
-            deadline, _ = self.calendar.deadline(letter.submitted_at, letter.campaign.deadline_workdays,
-                                                 letter.campaign.cutoff_time)
+            deadline = deadline_of(self.calendar, letter.submitted_at, letter.campaign)
             if now > deadline and letter.state == m.SUBMITTED:
                 transition(s, letter, m.OVERDUE, now, f"no reply by the deadline {deadline:%Y-%m-%d %H:%M}")
         if reschedule:

@@ -41,6 +41,18 @@ OPEN_STATES = (m.SUBMITTED, m.OVERDUE, m.NEVER_VISIBLE)
 # A failed letter with a `planned_at` is due again then; without one it has failed for good.
 SUBMITTABLE = (m.PLANNED, m.SUBMIT_FAILED)
 EPOCH_UNITS = {"epoch_ms": 1000, "epoch_s": 1}     # JSON services' Unix times
+# An interrupted submission is looked for on the public list this many times, this far apart.
+UNCERTAIN_LOOKS = 3
+UNCERTAIN_EVERY = timedelta(minutes=30)
+
+
+def watch_flow(letter: m.Letter, scenario: Scenario) -> tuple[str, str]:
+    """(flow, channel) to watch a letter: its query page, or the public list when the query
+    needs a password the letter never got (found on the list after an interrupted submission)."""
+    needs_password = any("{password}" in str(step.model_dump()) for step in scenario.flows["query"].steps)
+    if needs_password and not letter.password and "list" in scenario.flows:
+        return "list", "site_list"
+    return "query", "site_query"
 
 
 @dataclass
@@ -48,6 +60,8 @@ class Target:
     record: SiteRecord
     scenario: Scenario
     site_id: int
+    # The site's proxy as Playwright takes it (a campaign file's `proxy` / `sites_override`).
+    proxy: "Callable[[], dict] | None" = None
 
 
 def parse_displayed_time(raw: str, formats: list[str]) -> tuple[datetime | None, bool]:
@@ -105,39 +119,53 @@ class CampaignWorker:
         self.on_event = on_event or (lambda kind, letter: None)
 
     # -- planning ----------------------------------------------------------------------
-    def plan(self, campaign: m.Campaign, writer: LetterWriter, at: datetime,
+    def plan(self, campaign: m.Campaign, writer: LetterWriter,
+             at: "datetime | Callable[[Target, str], datetime]",
              identity: "Identity | Callable[[Target], Identity | None] | None" = None,
              only_mailbox: str | None = None) -> int:
         """One planned letter per mailbox of every target that has none yet in this campaign.
 
         With an inspector `identity` (or a function giving one per target), the form's email
         field gets the letter's own reply address (`Identity.address_for` its reply token, within
-        the scenario's `limits.email_forbidden`); without one, the writer's made-up address."""
+        the scenario's `limits.email_forbidden`); without one, the writer's made-up address.
+        `at` is when each letter is due: one time, or a function of (target, mailbox kind), e.g.
+        a campaign's send window (bot.campaign.window)."""
+        planned_for = at if callable(at) else (lambda _t, _k: at)
         created = 0
         with self.db.session() as s:
+            # Never the same text twice, nor again in a later campaign: every earlier letter is
+            # known to the writer (its near-duplicate check, bot.letters.similarity).
+            writer.avoid(s.execute(select(m.Letter.title, m.Letter.body)).all())
             for target in self.targets.values():
                 site = s.get(m.Site, target.site_id)
-                for mb in sorted(site.mailboxes, key=lambda x: target.record.mailboxes.index(x.kind)):
+                # Mailboxes the site file lists today (a row may remember one it no longer has).
+                boxes = [mb for mb in site.mailboxes if mb.kind in target.record.mailboxes]
+                for mb in sorted(boxes, key=lambda x: target.record.mailboxes.index(x.kind)):
                     if only_mailbox and mb.kind != only_mailbox:
                         continue
                     exists = s.scalar(select(func.count()).select_from(m.Letter).where(
                         m.Letter.campaign_id == campaign.id, m.Letter.mailbox_id == mb.id))
                     if exists:
                         continue
-                    content = writer.write(site.name, site.region, target.scenario.limits)
-                    token = reply_token()
                     ident = identity(target) if callable(identity) else identity
+                    # The inspector's real name and phone where the accounts file gives them:
+                    # sites call back.
+                    content = writer.write(site.name, site.region, target.scenario.limits, identity=ident)
+                    token = reply_token()
                     email = (ident.address_for(token, target.scenario.limits.email_forbidden)
                              if ident is not None else content.email)
+                    due = planned_for(target, mb.kind)
                     letter = m.Letter(campaign_id=campaign.id, mailbox_id=mb.id, seq=0, state=m.PLANNED,
-                                      state_changed_at=at, category=content.category, title=content.title,
-                                      body=content.body, planned_at=at, reply_token=token,
+                                      state_changed_at=self.clock.now(), category=content.category, title=content.title,
+                                      body=content.body, planned_at=due, reply_token=token,
                                       writer={"name": content.name, "phone": content.phone,
-                                              "email": email, "password": content.password})
+                                              "email": email, "password": content.password,
+                                              "address": content.address, "field": content.field,
+                                              "template": content.template})
                     s.add(letter)
                     s.flush()
-                    s.add(m.LetterEvent(letter_id=letter.id, at=at, from_state=None, to_state=m.PLANNED,
-                                        reason="planned"))
+                    s.add(m.LetterEvent(letter_id=letter.id, at=self.clock.now(), from_state=None,
+                                        to_state=m.PLANNED, reason=f"planned for {local(due):%Y-%m-%d %H:%M}"))
                     created += 1
             s.commit()
         return created
@@ -204,7 +232,8 @@ class CampaignWorker:
             variables = flow_variables(letter, target)
 
         runner = self.runner(target, on_step=on_step)
-        async with self.browser.page(trace_path=trace_path, storage_state=self.login_state(target)) as page:
+        async with self.browser.page(trace_path=trace_path, storage_state=self.login_state(target),
+                                     proxy=target.proxy() if target.proxy else None) as page:
             result = await runner.run(page, "submit", variables)
 
         at = self.clock.now()
@@ -245,6 +274,45 @@ class CampaignWorker:
             self.on_event("submit", letter)
             return letter.state
 
+    async def _look_for(self, letter_id: int, target: Target, variables: dict) -> str:
+        """A letter whose submission was interrupted: is it on the site's public list (by its
+        title, which is unique)? Found: it was sent, and is watched from now on. Not found after
+        UNCERTAIN_LOOKS looks: it stays `submit_uncertain` for the inspector. Never resubmitted."""
+        if "list" not in target.scenario.flows:
+            with self.db.session() as s:
+                letter = s.get(m.Letter, letter_id)
+                letter.next_poll_at = None
+                transition(s, letter, m.SUBMIT_UNCERTAIN, self.clock.now(), "the site has no public list to "
+                           "look on (nor a code to query): left for the inspector (never resubmitted)")
+                s.commit()
+                return letter.state
+        runner = FlowRunner(target.scenario, self.evidence, site_name=target.record.name)
+        async with self.browser.page(fresh=False, proxy=target.proxy() if target.proxy else None) as page:
+            result = await runner.run(page, "list", variables)
+        at = self.clock.now()
+        with self.db.session() as s:
+            letter = s.get(m.Letter, letter_id)
+            evidence = self._keep(s, letter_id, result)
+            looks = sum(1 for e in letter.events if e.to_state == m.SUBMIT_UNCERTAIN and e.reason.startswith("looked for"))
+            if result.outcome == "found" and result.values.get("tracking_code"):
+                letter.tracking_code = result.values["tracking_code"]
+                # When it was sent is known to within the claim: the claim's time stands.
+                claim = next((e.at for e in reversed(letter.events) if e.to_state == m.SUBMITTING), at)
+                letter.submitted_at = claim
+                letter.failure = None
+                letter.next_poll_at = self.poll_policy.next_after(at)
+                transition(s, letter, m.SUBMITTED, at, f"found on the public list by its title: tracking code "
+                           f"{letter.tracking_code} (resolved from submit_uncertain)", evidence)
+            else:
+                give_up = looks + 1 >= UNCERTAIN_LOOKS
+                letter.next_poll_at = None if give_up else at + UNCERTAIN_EVERY
+                transition(s, letter, m.SUBMIT_UNCERTAIN, at,
+                           f"looked for it on the public list: {result.outcome}"
+                           + ("; left for the inspector (never resubmitted)" if give_up else ""), evidence)
+            s.commit()
+            self.on_event("resolve", letter)
+            return letter.state
+
     def runner(self, target: Target, on_step=None) -> FlowRunner:
         rec = target.record
         hint = f"the inspector logs in again with: mailbox-bot login {rec.key or rec.name} --identity {self.identity_name or 'NAME'}"
@@ -264,13 +332,18 @@ class CampaignWorker:
     async def poll(self, letter_id: int) -> str:
         with self.db.session() as s:
             letter = s.get(m.Letter, letter_id)
+            if letter.state == m.SUBMIT_UNCERTAIN and letter.next_poll_at is not None:
+                target = self.targets[letter.mailbox.site_id]
+                variables = flow_variables(letter, target)
+                return await self._look_for(letter_id, target, variables)
             if letter.state not in OPEN_STATES or letter.next_poll_at is None:
                 return letter.state
             target = self.targets[letter.mailbox.site_id]
             variables = flow_variables(letter, target)
+            flow, channel = watch_flow(letter, target.scenario)
         runner = FlowRunner(target.scenario, self.evidence, site_name=target.record.name)
-        async with self.browser.page(fresh=False) as page:
-            result = await runner.run(page, "query", variables)
+        async with self.browser.page(fresh=False, proxy=target.proxy() if target.proxy else None) as page:
+            result = await runner.run(page, flow, variables)
         at = self.clock.now()
         sc = target.scenario
         with self.db.session() as s:
@@ -278,7 +351,7 @@ class CampaignWorker:
             evidence = self._keep(s, letter_id, result)
             html = next((e for e in evidence if e.kind == "html"), None)
             shot = next((e for e in evidence if e.kind == "screenshot"), None)
-            obs = m.Observation(letter_id=letter_id, channel="site_query", at=at,
+            obs = m.Observation(letter_id=letter_id, channel=channel, at=at,
                                 html_id=html.id if html else None,
                                 screenshot_id=shot.id if shot else None, detail={})
             final = False

@@ -13,6 +13,8 @@ import typer
 from bot.cli import (calendar_cmd, check_cmd, config_cmd, db_cmd, inspect_cmd, login_cmd, mail_cmd, replay_cmd,
                      reply_cmd, report_cmd)
 from bot.cli import evidence_cmd, scaffold_cmd
+from bot.cli import campaign_cmd, run_cmd
+from bot.cli import letters_cmd
 from bot.cli.common import app_state
 from bot.errors import UserError
 
@@ -41,10 +43,13 @@ app.add_typer(reply_cmd.app, name="reply")
 app.add_typer(inspect_cmd.app, name="inspect")
 app.command("login", help=login_cmd.HELP)(login_cmd.login)
 app.add_typer(evidence_cmd.app, name="evidence")
+app.add_typer(campaign_cmd.app, name="campaign")
+app.add_typer(letters_cmd.app, name="letters")
 app.command("replay", help=replay_cmd.HELP)(replay_cmd.replay)
 app.command("check", help=check_cmd.HELP)(check_cmd.check)
 app.command("report", help=report_cmd.HELP)(report_cmd.report)
 app.command("scaffold", help=scaffold_cmd.HELP)(scaffold_cmd.scaffold)
+app.command("run", help=run_cmd.HELP)(run_cmd.run)
 
 
 def _register_optional() -> None:

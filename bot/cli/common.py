@@ -26,6 +26,22 @@ class AppState:
 
         return Database(self.config.database.url)
 
+    @cached_property
+    def clock(self):
+        """The system clock, or `$MAILBOX_BOT_CLOCK` = START@ANCHORxSPEED: a scaled clock for
+        playing a campaign against the sandbox at speed (the same value for `sandbox serve`)."""
+        import os
+
+        from bot.clock import ScaledClock, SystemClock
+
+        spec = os.environ.get("MAILBOX_BOT_CLOCK", "")
+        if not spec:
+            return SystemClock()
+        try:
+            return ScaledClock.parse(spec)
+        except ValueError as e:
+            raise UserError(f"$MAILBOX_BOT_CLOCK: {e}") from None
+
     def calendar(self):
         from bot.calendar import WorkCalendar
 

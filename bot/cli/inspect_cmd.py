@@ -34,14 +34,16 @@ def pending(
 
     db = app_state.db
     with db.session() as s:
-        q = select(m.Letter).where(m.Letter.state == m.NEEDS_INSPECTOR).order_by(m.Letter.id)
+        q = select(m.Letter).where(m.Letter.state.in_((m.NEEDS_INSPECTOR, m.SUBMIT_UNCERTAIN)),
+                                   m.Letter.next_poll_at.is_(None)).order_by(m.Letter.id)
         if campaign:
             camp = s.scalar(select(m.Campaign).where(m.Campaign.name == campaign))
             if camp is None:
                 raise UserError(f"--campaign: no campaign named {campaign!r}")
             q = q.where(m.Letter.campaign_id == camp.id)
-        rows = [(x.id, x.campaign.name, x.mailbox.site.name, x.mailbox.label, x.failure or "",
-                 x.mailbox.site.source) for x in s.scalars(q)]
+        rows = [(x.id, x.campaign.name, x.mailbox.site.name, x.mailbox.label,
+                 x.failure or "" if x.state == m.NEEDS_INSPECTOR else f"submit_uncertain: {x.events[-1].reason}",
+                 x.mailbox.site.source if x.state == m.NEEDS_INSPECTOR else "") for x in s.scalars(q)]
     if not rows:
         typer.echo("no letter is waiting for the inspector")
         return
@@ -69,6 +71,10 @@ async def _walk(rows, identity: str, headed: bool) -> None:
     captcha = HeadedCaptcha() if headed else TerminalCaptcha(Path(config.paths.sessions_dir).parent / "captcha")
     async with Browser(config.browser.executable_path, headless=not headed, concurrency=1) as browser:
         for letter_id, _camp, site, label, _why, source in rows:
+            if _why.startswith("submit_uncertain"):
+                # Maybe sent: only the inspector, looking at the site, can say. Never resubmitted here.
+                typer.echo(f"letter {letter_id}: may have been sent; check the site before doing anything", err=True)
+                continue
             if not source or not Path(source).is_file():
                 typer.echo(f"letter {letter_id}: skipped: its site record came from {source or 'nowhere'!r}, "
                            "not a site file", err=True)

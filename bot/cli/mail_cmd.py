@@ -42,8 +42,7 @@ def sync(accounts: str = typer.Option(None, "--accounts", metavar="FILE",
     from bot.accounts import load_accounts
     from bot.campaign.lifecycle import Lifecycle
     from bot.clock import SystemClock
-    from bot.mail.channel import DbStateStore, sync_mail
-    from bot.mail.imap import ImapSettings, MailError, MailReader, with_retry
+    from bot.mail.channel import sync_accounts
     from bot.store.evidence import EvidenceStore
 
     config = app_state.config
@@ -57,19 +56,11 @@ def sync(accounts: str = typer.Option(None, "--accounts", metavar="FILE",
     clock = SystemClock()
     evidence = EvidenceStore(config.paths.evidence_dir)
     lifecycle = Lifecycle(app_state.calendar())
-    catchall = sorted({i.catchall_domain for i in accts.identity if i.catchall_domain})
-    failed = 0
-    for acct in accts.imap:
-        settings = ImapSettings.from_account(acct)
-        try:
-            with MailReader(settings, DbStateStore(db)) as reader:
-                r = with_retry(lambda: sync_mail(db, reader, evidence, clock, apply=lifecycle.apply,
-                                                 catchall_domains=catchall))
-        except MailError as e:      # never contains the password
-            failed += 1
-            typer.echo(f"mailbox-bot: {acct.name}: {e}", err=True)
-            continue
-        typer.echo(f"{acct.name}: {r.fetched} new, {r.stored} stored ({r.matched} matched, "
-                   f"{r.unmatched} unmatched, {r.acks} acknowledgements), {r.duplicates} duplicates")
+    failed = sync_accounts(
+        db, accts, evidence, clock, lifecycle.apply,
+        on_result=lambda acct, r: typer.echo(
+            f"{acct.name}: {r.fetched} new, {r.stored} stored ({r.matched} matched, "
+            f"{r.unmatched} unmatched, {r.acks} acknowledgements), {r.duplicates} duplicates"),
+        on_error=lambda acct, e: typer.echo(f"mailbox-bot: {acct.name}: {e}", err=True))
     if failed:
         raise typer.Exit(1)

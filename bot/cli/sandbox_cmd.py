@@ -46,8 +46,8 @@ def serve(
         clock = SimClock(parse_datetime(start, "--start"))
         clock_note = f"simulated, frozen at {local(clock.now()):%Y-%m-%d %H:%M:%S %z}"
     else:
-        clock = SystemClock()
-        clock_note = "system clock"
+        clock = app_state.clock        # the system clock, or $MAILBOX_BOT_CLOCK shared with a daemon
+        clock_note = "system clock" if isinstance(clock, SystemClock) else f"scaled clock {clock.spec()}"
     transport = None
     if lmtp is not None:
         from bot.sandbox.mail import LmtpTransport

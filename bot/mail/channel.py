@@ -262,3 +262,24 @@ def unmatched_messages(db: Database) -> list[m.MailMessage]:
     with db.session() as s:
         return list(s.scalars(select(m.MailMessage).where(m.MailMessage.letter_id.is_(None))
                               .order_by(m.MailMessage.internaldate, m.MailMessage.id)))
+
+
+def sync_accounts(db, accounts, evidence, clock, apply, on_result, on_error) -> int:
+    """One sync cycle of every IMAP account (passwords read from the environment at login):
+    `on_result(account, SyncResult)` / `on_error(account, MailError)`; returns how many failed.
+    Used by `mailbox-bot mail sync` and by the daemon's mail job."""
+    from bot.mail.imap import ImapSettings, MailError, MailReader, with_retry
+
+    catchall = sorted({i.catchall_domain for i in accounts.identity if i.catchall_domain})
+    failed = 0
+    for acct in accounts.imap:
+        try:
+            with MailReader(ImapSettings.from_account(acct), DbStateStore(db)) as reader:
+                r = with_retry(lambda: sync_mail(db, reader, evidence, clock, apply=apply,
+                                                 catchall_domains=catchall))
+        except MailError as e:      # never contains the password
+            failed += 1
+            on_error(acct, e)
+            continue
+        on_result(acct, r)
+    return failed

@@ -354,7 +354,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         for name, value in resp.headers:
             self.send_header(name, value)
-        self.end_headers()
-        if method != "HEAD":
-            self.wfile.write(resp.body)
+        try:
+            self.end_headers()
+            if method != "HEAD":
+                self.wfile.write(resp.body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The visitor went away before the answer (a browser killed mid-request): as a
+            # real server, log it and carry on; the request was handled all the same.
+            self.close_connection = True
         self.log_request(resp.status)

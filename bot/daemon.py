@@ -1,0 +1,290 @@
+"""`mailbox-bot run`: the unattended daemon.
+
+The database is the source of truth of what is due: planned send times, next poll times, the
+IMAP sync state. APScheduler 3 (its job store in the same database, table `apscheduler_jobs`,
+created by migration 0004) fires the recurring jobs: the tick that performs due work, the mail
+sync, the daily recurrence check. Jobs run one at a time (`max_instances=1`), missed runs are
+coalesced, and a job late by more than its grace is skipped (the next tick does the work). The
+due work itself is `CampaignWorker.run_due`, the very code the demo runs on a simulated clock.
+
+Never twice: a letter is claimed (`submitting`, with a lease) before the browser opens its form.
+If the daemon dies holding a claim, the lease runs out and the next tick turns the letter into
+`submit_uncertain`: it may or may not have reached the site, so it is never submitted again
+automatically; the inspector resolves it (`mailbox-bot inspect pending`).
+
+SIGTERM or Ctrl-C stops the scheduler, lets the work in hand finish, and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from datetime import datetime, timedelta
+from typing import Callable, TextIO
+
+from sqlalchemy import select, update
+
+from bot.browser.captcha import SolverHook
+from bot.browser.engine import Browser
+from bot.calendar import WorkCalendar
+from bot.campaign.lifecycle import PollPolicy, transition
+from bot.campaign.worker import CampaignWorker, Target
+from bot.clock import Clock, local
+from bot.config import Config
+from bot.errors import UserError
+from bot.login import SessionStore
+from bot.store import models as m
+from bot.store.db import Database
+from bot.store.evidence import EvidenceStore
+
+RUNNING_STATES = ("active", "running")
+# The daemon instance whose jobs APScheduler runs (jobs are stored by reference, "bot.daemon:tick_job").
+_current: "Daemon | None" = None
+
+
+class EventLog:
+    """One event a line: human-readable, or JSON objects with `--log-json`. Never a secret:
+    callers pass names, states and counts, not form values or passwords."""
+
+    def __init__(self, clock: Clock, as_json: bool = False, stream: TextIO | None = None):
+        self.clock, self.as_json, self.stream = clock, as_json, stream or sys.stderr
+
+    def __call__(self, event: str, **fields) -> None:
+        now = local(self.clock.now())
+        if self.as_json:
+            line = json.dumps({"at": now.isoformat(timespec="seconds"), "event": event, **fields},
+                              ensure_ascii=False, default=str)
+        else:
+            line = f"{now:%Y-%m-%d %H:%M:%S} {event}" + "".join(f" {k}={v}" for k, v in fields.items())
+        print(line, file=self.stream, flush=True)
+
+
+class Daemon:
+    def __init__(self, db: Database, config: Config, clock: Clock, calendar: WorkCalendar,
+                 targets_for: Callable[[Database, m.Campaign], dict[int, Target]], log: EventLog,
+                 *, tick_seconds: float = 30.0, identity: str = ""):
+        self.db, self.config, self.clock, self.calendar = db, config, clock, calendar
+        self.targets_for = targets_for
+        self.log = log
+        self.tick_seconds = tick_seconds
+        self.identity = identity
+        self.browser: Browser | None = None
+        self.evidence = EvidenceStore(config.paths.evidence_dir)
+        self.sessions = SessionStore(config.paths.sessions_dir)
+        # Unattended: no one at the terminal. A configured solver answers captchas; without
+        # one the letter waits for the inspector and the campaign goes on.
+        self.captcha = SolverHook(config.captcha.solver, "captcha.solver") if config.captcha.solver else None
+        self._busy = asyncio.Lock()
+
+    # -- the work ---------------------------------------------------------------------------
+    def expire_claims(self) -> int:
+        """Claims whose lease ran out: the process that held them is gone, and whether the
+        letter reached the site is unknown. Never retried; the inspector decides."""
+        now = self.clock.now()
+        n = 0
+        with self.db.session() as s:
+            stale = s.scalars(select(m.Letter).where(m.Letter.state == m.SUBMITTING,
+                                                     m.Letter.lease_until < now)).all()
+            for letter in stale:
+                # The WHERE makes this a no-op if someone else resolved it meanwhile.
+                done = s.execute(update(m.Letter).where(m.Letter.id == letter.id, m.Letter.state == m.SUBMITTING)
+                                 .values(lease_until=None)).rowcount
+                if done:
+                    letter.failure = "the bot stopped while this letter was being submitted"
+                    letter.next_poll_at = now       # look for it (bot.campaign.worker._look_for)
+                    transition(s, letter, m.SUBMIT_UNCERTAIN, now,
+                               f"claim expired at {local(letter.lease_until or now):%Y-%m-%d %H:%M:%S}: the "
+                               "bot stopped while submitting; the site may or may not have it (never resubmitted)")
+                    n += 1
+                    self.log("submit_uncertain", letter=letter.id, reason="claim expired")
+            s.commit()
+        return n
+
+    def start_recurring(self) -> list[str]:
+        """Next period's campaign, for every campaign file with a recurrence whose date has come
+        (its first working day on or after the rule's date). Named "<series>-<YYYYMMDD>", started
+        once: the unique name makes a second start fail harmlessly."""
+        from bot.campaign.control import campaign_spec, start_campaign
+        from bot.errors import UserError
+
+        today = local(self.clock.now()).date()
+        started = []
+        with self.db.session() as s:
+            due = [c for c in s.scalars(select(m.Campaign)).all()
+                   if (c.settings or {}).get("next_campaign") and not (c.settings or {}).get("next_started")
+                   and datetime.fromisoformat(c.settings["next_campaign"]).date() <= today]
+        for c in due:
+            when = datetime.fromisoformat(c.settings["next_campaign"]).date()
+            series = c.settings.get("series") or c.name
+            name = f"{series}-{when:%Y%m%d}"
+            try:
+                spec = campaign_spec(c).model_copy(update={"name": name, "start": when})
+                cid = start_campaign(self.db, spec, self.clock, self.calendar, self.config)
+            except UserError as e:          # ConfigError is one: a site file gone, a name taken
+                self.log("recurrence_failed", campaign=c.name, next=name, error=str(e))
+                continue
+            with self.db.session() as s:
+                prev, new = s.get(m.Campaign, c.id), s.get(m.Campaign, cid)
+                prev.settings = {**prev.settings, "next_started": name}
+                new.settings = {**new.settings, "series": series}
+                s.commit()
+            started.append(name)
+            self.log("campaign_started", campaign=name, series=series, start=when.isoformat())
+        return started
+
+    def stop_watching(self) -> int:
+        """Letters past their deadline by more than the campaign's `watch_after_deadline` are
+        no longer polled (their verdict was fixed at the deadline)."""
+        from bot.campaign.lifecycle import deadline_of
+
+        now = self.clock.now()
+        n = 0
+        with self.db.session() as s:
+            for c in s.scalars(select(m.Campaign).where(m.Campaign.state.in_(RUNNING_STATES))).all():
+                watch = (c.settings or {}).get("watch_after_deadline_s")
+                if watch is None:
+                    continue
+                for letter in s.scalars(select(m.Letter).where(m.Letter.campaign_id == c.id,
+                                                               m.Letter.next_poll_at.is_not(None),
+                                                               m.Letter.submitted_at.is_not(None))).all():
+                    if now > deadline_of(self.calendar, letter.submitted_at, c) + timedelta(seconds=watch):
+                        letter.next_poll_at = None
+                        n += 1
+            s.commit()
+        if n:
+            self.log("watch_ended", letters=n)
+        return n
+
+    def sync_mail(self) -> None:
+        """The inspector's IMAP accounts (accounts file), when there are any: replies and
+        acknowledgements by email. Runs as its own job, between ticks."""
+        from pathlib import Path
+
+        from bot.accounts import load_accounts
+        from bot.campaign.lifecycle import Lifecycle
+        from bot.mail.channel import sync_accounts
+
+        path = Path(self.config.paths.accounts_file)
+        if not path.exists():
+            return
+        accounts = load_accounts(path)
+        if not accounts.imap:
+            return
+        sync_accounts(self.db, accounts, self.evidence, self.clock, Lifecycle(self.calendar).apply,
+                      on_result=lambda a, r: self.log("mail", account=a.name, new=r.fetched, matched=r.matched)
+                      if r.fetched else None,
+                      on_error=lambda a, e: self.log("mail_failed", account=a.name, error=str(e)))
+
+    def hold_outside_window(self, campaign: m.Campaign) -> int:
+        """Letters of a campaign file that fell due outside its send window (the daemon was down
+        over a weekend, a retry's backoff ran into the night) wait for the next window, in their
+        order and the host spacing apart: a letter goes out only inside the window of a working day."""
+        from bot.campaign.control import SOURCE, campaign_spec
+        from bot.campaign.window import inside, next_opening
+        from bot.campaign.worker import SUBMITTABLE
+
+        if (campaign.settings or {}).get("source") != SOURCE or "spec" not in campaign.settings:
+            return 0
+        window = campaign_spec(campaign).send_window
+        now = self.clock.now()
+        if inside(window, self.calendar, now):
+            return 0
+        opens = next_opening(window, self.calendar, now)
+        gap = timedelta(seconds=campaign.settings.get("rate_per_host_s") or 0)
+        with self.db.session() as s:
+            due = s.scalars(select(m.Letter).where(m.Letter.campaign_id == campaign.id,
+                                                   m.Letter.state.in_(SUBMITTABLE), m.Letter.planned_at <= now)
+                            .order_by(m.Letter.planned_at, m.Letter.id)).all()
+            for i, letter in enumerate(due):
+                letter.planned_at = opens + gap * i
+            s.commit()
+        if due:
+            self.log("held", campaign=campaign.name, letters=len(due), until=local(opens).isoformat())
+        return len(due)
+
+    async def tick(self) -> None:
+        if self._busy.locked():
+            return
+        async with self._busy:
+            self.expire_claims()
+            self.start_recurring()
+            self.stop_watching()
+            with self.db.session() as s:
+                campaigns = s.scalars(select(m.Campaign).where(m.Campaign.state.in_(RUNNING_STATES))
+                                      .order_by(m.Campaign.id)).all()
+            for campaign in campaigns:
+                try:
+                    targets = self.targets_for(self.db, campaign)
+                except UserError as e:      # one campaign's broken site file stops only that one
+                    self.log("campaign_skipped", campaign=campaign.name, error=str(e))
+                    continue
+                every = timedelta(seconds=(campaign.settings or {}).get("poll_every_s", 7200))
+                worker = CampaignWorker(self.db, self.clock, self.browser, self.evidence, self.calendar, targets,
+                                        captcha=self.captcha, poll=PollPolicy(self.calendar, every=every),
+                                        sessions=self.sessions, identity_name=self.identity,
+                                        on_event=lambda kind, letter, c=campaign.name: self.log(
+                                            kind, campaign=c, letter=letter.id, state=letter.state))
+                self.hold_outside_window(campaign)
+                subs, polls = await worker.run_due(campaign.id)
+                if subs or polls:
+                    self.log("tick", campaign=campaign.name, submissions=subs, polls=polls)
+
+    # -- the process ------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        global _current
+        # A tick still running when the next is due is skipped by design (max_instances=1):
+        # not worth a warning line every time.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+        self.db.ensure_schema()
+        c = self.config.browser
+        async with Browser(c.executable_path, headless=True, concurrency=c.concurrency) as browser:
+            self.browser = browser
+            _current = self
+            scheduler = AsyncIOScheduler(
+                jobstores={"default": SQLAlchemyJobStore(engine=self.db.engine, tablename="apscheduler_jobs")},
+                job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
+            scheduler.add_job("bot.daemon:tick_job", "interval", seconds=self.tick_seconds, id="tick",
+                              replace_existing=True, next_run_time=datetime.now().astimezone())
+            scheduler.add_job("bot.daemon:mail_job", "interval", seconds=max(self.tick_seconds, 60.0), id="mail",
+                              replace_existing=True)
+            scheduler.start()
+            self.log("started", tick_seconds=self.tick_seconds)
+            try:
+                await stop.wait()
+            finally:
+                scheduler.pause()               # no new work ...
+                self.log("stopping", reason="signal")
+                async with self._busy:          # ... and the work in hand finishes first
+                    pass
+                scheduler.shutdown(wait=False)
+                _current = None
+                self.log("stopped")
+
+
+async def tick_job() -> None:
+    """APScheduler's stored reference: performs the due work of the running daemon."""
+    if _current is not None:
+        await _current.tick()
+
+
+async def mail_job() -> None:
+    """APScheduler's stored reference: one IMAP sync cycle (in a thread: imapclient blocks)."""
+    if _current is not None:
+        await asyncio.to_thread(_current.sync_mail)
+
+
+def run_until_signalled(daemon: Daemon) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await daemon.run(stop)
+
+    asyncio.run(main())
