@@ -433,6 +433,10 @@ def test_cli_plan_writes_nothing_start_status_stop(run_cli, tmp_path):
     every = json.loads(run_cli("campaign", "status", "--json", check=True).stdout)
     assert [(x["name"], x["state"], x["next_action_at"]) for x in every] == [("cli-a", "stopped", None)]
     assert "cli-a" in run_cli("campaign", "status", check=True).stdout
+    # A stopped campaign has nothing left to do: the progress bars are drawn once and it returns.
+    watched = run_cli("campaign", "status", "cli-a", "--watch", "0.2", check=True)
+    assert "sent" in watched.stderr + watched.stdout and "0/4" in watched.stderr + watched.stdout
+    one_line_error(run_cli("campaign", "status", "--watch", "1"), "--watch", empty_stdout=True)
 
     one_line_error(run_cli("campaign", "status", "nope"), "no campaign named 'nope'", empty_stdout=True)
 

@@ -88,3 +88,39 @@ def test_blocked_and_waiting_letters_are_said_in_the_table_and_not_counted_as_no
     for r in rows:
         assert STATUS_TEXT[r.status] in remarks(r)
     assert summarize(rows)["no_reply_sites"] == 0
+
+
+def test_an_email_about_an_uncertain_letter_resolves_it_as_sent(tmp_path):
+    """The bot died after the click; the site's acknowledgement email (matched by the letter's
+    own reply address) shows the letter arrived: submitted, with the claim's time, and the
+    email's answer counts as its reply. Nothing is sent again."""
+    from bot.campaign.lifecycle import Lifecycle
+
+    db = Database(f"sqlite:///{tmp_path}/t.sqlite3")
+    at = datetime(2024, 4, 26, 10, 0, tzinfo=SHANGHAI)
+    later = datetime(2024, 4, 26, 15, 0, tzinfo=SHANGHAI)
+    with db.session() as s:
+        site = register_site(s, OLD, 0)
+        camp = m.Campaign(name="c", created_at=at, deadline_workdays=5)
+        s.add(camp)
+        s.flush()
+        letter = m.Letter(campaign_id=camp.id, mailbox_id=site.mailboxes[0].id, state=m.PLANNED,
+                          state_changed_at=at, title="关于公积金提取的咨询", body="您好")
+        s.add(letter)
+        s.flush()
+        transition(s, letter, m.SUBMITTING, at, "attempt 1")
+        transition(s, letter, m.SUBMIT_UNCERTAIN, at, "claim expired")
+        s.commit()
+        lifecycle = Lifecycle(WorkCalendar())
+        lifecycle.apply(s, letter, later, [], reschedule=False)          # nothing new: stays
+        assert letter.state == m.SUBMIT_UNCERTAIN
+        s.add(m.Observation(letter_id=letter.id, channel="email", at=later, outcome="found", replied=True,
+                            displayed_reply_at=later, detail={}))
+        s.flush()
+        s.refresh(letter)
+        lifecycle.apply(s, letter, later, [], reschedule=False)
+        s.commit()
+        s.refresh(letter)
+        assert letter.submitted_at == at
+        assert [e.to_state for e in letter.events][-2:] == [m.SUBMITTED, m.REPLIED]
+        assert "resolved from submit_uncertain" in letter.events[-2].reason

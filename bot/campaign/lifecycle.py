@@ -99,6 +99,15 @@ class Lifecycle:
         after `bot.mail.channel.sync_mail` added an email observation). `poll_done`: a reply
         was seen, stop polling. `reschedule=False` keeps the letter's next poll where it was
         (an observation that did not come from a poll of the site)."""
+        if letter.state == m.SUBMIT_UNCERTAIN:
+            if not any(o.channel == "email" for o in letter.observations):
+                return
+            # An email from the site about this very letter (matched by its own reply address,
+            # code or title) proves it arrived: the submission is resolved, never repeated.
+            letter.submitted_at = next((e.at for e in reversed(letter.events) if e.to_state == m.SUBMITTING), now)
+            letter.failure = None
+            transition(s, letter, m.SUBMITTED, now, "an email from the site about this letter shows it "
+                       "arrived (resolved from submit_uncertain)", evidence)
         seen = [Seen(channel=o.channel, at=o.at, outcome=o.outcome, replied=o.replied,
                      displayed_at=o.displayed_reply_at, date_only=o.displayed_date_only,
                      ack=bool(o.detail.get("ack")), id=o.id, flags=tuple(o.detail.get("flags", ())))

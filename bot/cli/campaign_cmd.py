@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from bot.errors import UserError
 from bot.cli.common import app_state, print_json, warn
 
 app = typer.Typer(help="Unattended campaigns from a campaign file: plan, start, status, stop.",
@@ -118,12 +119,19 @@ def start(
 def status(
     name: str = typer.Argument(None, metavar="[NAME]", help="Campaign name (default: every campaign)."),
     as_json: bool = typer.Option(False, "--json", help="JSON: an object for NAME, else a list of them."),
+    watch: float = typer.Option(0.0, "--watch", metavar="SECONDS",
+                                help="With NAME: progress bars refreshed every SECONDS while the daemon works, until nothing is left to do or Ctrl-C."),
 ) -> None:
     """Letters per state, letters past their deadline without a reply, and the next action time."""
     from rich.table import Table
 
     from bot.campaign.control import campaign_status
 
+    if watch:
+        if not name or watch < 0:
+            raise UserError("--watch: give a campaign NAME and a positive number of seconds")
+        _watch(name, watch)
+        return
     rows = campaign_status(app_state.db, name, _clock().now(), app_state.calendar())
     if as_json:
         data = [r.to_json() for r in rows]
@@ -156,3 +164,32 @@ def stop(
     planned = campaign_status(app_state.db, name, _clock().now(), app_state.calendar())[0].states.get("planned", 0)
     typer.echo(f"campaign {name} stopped (was {before})"
                + (f"; {planned} planned letters will not be sent" if planned else ""))
+
+
+SENT_STATES = ("submitted", "replied", "deleted", "never_visible", "overdue")
+
+
+def _watch(name: str, every: float) -> None:
+    """Two bars: letters sent (of all), letters answered or deleted (of those sent)."""
+    import time as _time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from bot.campaign.control import campaign_status
+
+    with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[note]}"), console=_console()) as bars:
+        sent = bars.add_task("sent", total=None, note="")
+        answered = bars.add_task("answered", total=None, note="")
+        while True:
+            (r,) = campaign_status(app_state.db, name, _clock().now(), app_state.calendar())
+            n_sent = sum(r.states.get(k, 0) for k in SENT_STATES)
+            n_answered = r.states.get("replied", 0) + r.states.get("deleted", 0)
+            waiting = r.states.get("submit_uncertain", 0) + r.states.get("needs_inspector", 0)
+            bars.update(sent, total=r.letters, completed=n_sent,
+                        note=f"{waiting} waiting for the inspector" if waiting else "")
+            bars.update(answered, total=max(n_sent, 1), completed=n_answered,
+                        note=f"{r.overdue} overdue" if r.overdue else "")
+            if r.next_action_at is None:
+                break
+            _time.sleep(every)
