@@ -27,7 +27,7 @@ from typing import Callable, TextIO
 
 from sqlalchemy import select, update
 
-from bot.browser.captcha import SolverHook
+from bot.browser.captcha import configured_answerer
 from bot.browser.engine import Browser
 from bot.calendar import WorkCalendar
 from bot.campaign.lifecycle import PollPolicy, transition
@@ -76,7 +76,7 @@ class Daemon:
         self.sessions = SessionStore(config.paths.sessions_dir)
         # Unattended: no one at the terminal. A configured solver answers captchas; without
         # one the letter waits for the inspector and the campaign goes on.
-        self.captcha = SolverHook(config.captcha.solver, "captcha.solver") if config.captcha.solver else None
+        self.captcha = configured_answerer(config.captcha.solver)
         self._busy = asyncio.Lock()
 
     # -- the work ---------------------------------------------------------------------------

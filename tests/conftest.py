@@ -68,6 +68,54 @@ def engine_browser(loop):
     loop.run(b.__aexit__(None, None, None))
 
 
+@pytest.fixture
+def clock(request):
+    """A simulated clock at the test module's START, for a test to move."""
+    from bot.clock import SimClock
+
+    return SimClock(request.module.START)
+
+
+@pytest.fixture
+def evidence(tmp_path):
+    from bot.store.evidence import EvidenceStore
+
+    return EvidenceStore(tmp_path / "evidence")
+
+
+def letter_variables(sc, base_url: str, mailbox: str, site_name: str, fields: dict, *,
+                     tracking_code: str = "", secret: str | None = None) -> dict:
+    """The product's own flow variables (bot.campaign.worker.flow_variables) for a letter row
+    that is never stored; `fields`: title, body, category, name, phone, email[, password]."""
+    from bot.campaign.worker import Target, flow_variables
+    from bot.scenario.schema import SiteRecord
+    from bot.store import models as m
+
+    row = m.Letter(title=fields["title"], body=fields["body"], category=fields["category"],
+                   tracking_code=tracking_code, password=secret,
+                   writer={k: fields.get(k, "") for k in ("name", "phone", "email", "password")})
+    row.mailbox = m.Mailbox(kind=mailbox)
+    record = SiteRecord(name=site_name, group="g", host_unit=site_name, base_url=base_url,
+                        platform=sc.platform, mailboxes=[mailbox])
+    return flow_variables(row, Target(record=record, scenario=sc, site_id=0))
+
+
+def run_flow(loop, browser, evidence, sc, flow: str, variables: dict, *, site_name: str, answerer,
+             dry_run: bool = False, on_step=None):
+    """One flow through the product's engine in a fresh context (a poll may reuse a warm one);
+    an answerer with a `page` attribute is given the page (to peek at the form's captcha key)."""
+    from bot.browser.engine import FlowRunner
+
+    async def go():
+        runner = FlowRunner(sc, evidence, captcha=answerer, site_name=site_name, on_step=on_step)
+        async with browser.page(fresh=flow == "submit") as page:
+            if hasattr(answerer, "page"):
+                answerer.page = page
+            return await runner.run(page, flow, variables, dry_run=dry_run)
+
+    return loop.run(go())
+
+
 def one_line_error(proc, *needles: str, empty_stdout: bool = False) -> str:
     """Exit 2, exactly one non-empty line on stderr naming every needle, no traceback."""
     assert proc.returncode == 2, (proc.stdout, proc.stderr)

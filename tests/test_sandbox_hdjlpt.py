@@ -19,13 +19,12 @@ from urllib.parse import urlencode
 from urllib.request import HTTPCookieProcessor, Request, build_opener
 
 import pytest
-from conftest import run_async
+from conftest import letter_variables, run_async, run_flow
 
-from bot.browser.engine import FlowResult, FlowRunner
+from bot.browser.engine import FlowResult
 from bot.calendar import WorkCalendar
 from bot.campaign.results import campaign_rows
 from bot.campaign.simulate import DeclaredCaptchaAnswer, simulate
-from bot.campaign.worker import Target, flow_variables
 from bot.clock import SHANGHAI, SimClock, local
 from bot.config import load_config
 from bot.report import report_dict
@@ -33,10 +32,8 @@ from bot.roster import roster_from_dict
 from bot.sandbox import Sandbox
 from bot.sandbox.behaviour import reply_text
 from bot.scenario.loader import load_platform
-from bot.scenario.schema import Scenario, SiteRecord
-from bot.store import models as m
+from bot.scenario.schema import Scenario
 from bot.store.db import Database
-from bot.store.evidence import EvidenceStore
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
@@ -84,31 +81,16 @@ def browser(engine_browser):
 
 
 @pytest.fixture
-def clock():
-    return SimClock(START)
-
-
-@pytest.fixture
 def sandbox(clock):
     with Sandbox(ROSTER, clock) as sb:
         yield sb
 
 
-@pytest.fixture
-def evidence(tmp_path):
-    return EvidenceStore(tmp_path / "evidence")
-
-
 def make_variables(sc: Scenario, base_url: str, mailbox: str, site_name: str, *,
                    tracking_code: str = "", secret: str | None = None, **letter) -> dict:
-    fields = {"title": TITLE, "body": BODY, "category": "咨询", **WRITER, **letter}
-    row = m.Letter(title=fields["title"], body=fields["body"], category=fields["category"],
-                   tracking_code=tracking_code, password=secret,
-                   writer={k: fields[k] for k in ("name", "phone", "email", "password")})
-    row.mailbox = m.Mailbox(kind=mailbox)
-    record = SiteRecord(name=site_name, group="g", host_unit=site_name, base_url=base_url,
-                        platform=sc.platform, mailboxes=[mailbox])
-    return flow_variables(row, Target(record=record, scenario=sc, site_id=0))
+    return letter_variables(sc, base_url, mailbox, site_name,
+                            {"title": TITLE, "body": BODY, "category": "咨询", **WRITER, **letter},
+                            tracking_code=tracking_code, secret=secret)
 
 
 @pytest.fixture
@@ -122,15 +104,8 @@ def run(loop, browser, sandbox, evidence):
         variables = make_variables(sc, sandbox.base_url(site_name), mailbox, site_name,
                                    tracking_code=tracking_code, secret=secret, **letter)
         answerer = DeclaredCaptchaAnswer() if captcha == "declared" else captcha
-
-        async def go():
-            runner = FlowRunner(sc, evidence, captcha=answerer, site_name=site_name, on_step=on_step)
-            async with browser.page(fresh=flow == "submit") as page:
-                if hasattr(answerer, "page"):
-                    answerer.page = page
-                return await runner.run(page, flow, variables, dry_run=dry_run)
-
-        return loop.run(go())
+        return run_flow(loop, browser, evidence, sc, flow, variables, site_name=site_name,
+                        answerer=answerer, dry_run=dry_run, on_step=on_step)
 
     return _run
 

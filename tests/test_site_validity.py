@@ -25,6 +25,26 @@ NEW = SiteRecord(key="bj", name="宝鸡市人民政府", group="政府门户网�
                  platform="igi", mailboxes=["leader"], valid_from=date(2024, 7, 1))
 
 
+AT = datetime(2024, 4, 26, 10, 0, tzinfo=SHANGHAI)
+
+
+def campaign_with(s, record: SiteRecord, name: str) -> tuple[m.Site, m.Campaign]:
+    """The site registered from `record` and an empty campaign, in session `s`."""
+    site = register_site(s, record, 0)
+    camp = m.Campaign(name=name, created_at=AT, deadline_workdays=5)
+    s.add(camp)
+    s.flush()
+    return site, camp
+
+
+def letter_in(s, camp: m.Campaign, mailbox: m.Mailbox, **fields) -> m.Letter:
+    letter = m.Letter(campaign_id=camp.id, mailbox_id=mailbox.id, state_changed_at=AT,
+                      title="关于公积金提取的咨询", body="您好", **{"state": m.PLANNED, **fields})
+    s.add(letter)
+    s.flush()
+    return letter
+
+
 def test_the_record_in_force_is_chosen_by_date():
     assert [r.platform for r in valid_on([OLD, NEW], date(2024, 6, 30))] == ["jact"]
     assert [r.platform for r in valid_on([OLD, NEW], date(2024, 7, 1))] == ["igi"]
@@ -38,17 +58,10 @@ def test_overlapping_records_of_one_site_are_refused():
 
 def test_the_past_campaign_keeps_its_letters_and_platform_after_the_move(tmp_path):
     db = Database(f"sqlite:///{tmp_path}/t.sqlite3")
-    at = datetime(2024, 4, 26, 10, 0, tzinfo=SHANGHAI)
     with db.session() as s:
-        old = register_site(s, OLD, 0)
-        camp = m.Campaign(name="2024Q2", created_at=at, deadline_workdays=5)
-        s.add(camp)
-        s.flush()
-        letter = m.Letter(campaign_id=camp.id, mailbox_id=old.mailboxes[0].id, state=m.PLANNED,
-                          state_changed_at=at, title="关于公积金提取的咨询", body="您好", submitted_at=at)
-        s.add(letter)
-        s.flush()
-        transition(s, letter, m.SUBMITTED, at, "tracking code 1")
+        old, camp = campaign_with(s, OLD, "2024Q2")
+        letter = letter_in(s, camp, old.mailboxes[0], submitted_at=AT)
+        transition(s, letter, m.SUBMITTED, AT, "tracking code 1")
         s.commit()
     before, _ = campaign_rows(db, "2024Q2", WorkCalendar())
     with db.session() as s:
@@ -72,16 +85,11 @@ def test_blocked_and_waiting_letters_are_said_in_the_table_and_not_counted_as_no
     from bot.report.summary import summarize
 
     db = Database(f"sqlite:///{tmp_path}/t.sqlite3")
-    at = datetime(2024, 4, 26, 10, 0, tzinfo=SHANGHAI)
     with db.session() as s:
-        site = register_site(s, OLD.model_copy(update={"mailboxes": ["leader", "mayor"]}), 0)
-        camp = m.Campaign(name="c", created_at=at, deadline_workdays=5)
-        s.add(camp)
-        s.flush()
+        site, camp = campaign_with(s, OLD.model_copy(update={"mailboxes": ["leader", "mayor"]}), "c")
         for mb, state, failure in ((site.mailboxes[0], m.SUBMIT_FAILED, "blocked: a firewall or challenge page answered"),
                                    (site.mailboxes[1], m.NEEDS_INSPECTOR, "needs_inspector: captcha not answered")):
-            s.add(m.Letter(campaign_id=camp.id, mailbox_id=mb.id, state=state, state_changed_at=at,
-                           title="关于公积金提取的咨询", body="您好", failure=failure))
+            letter_in(s, camp, mb, state=state, failure=failure)
         s.commit()
     rows, _ = campaign_rows(db, "c", WorkCalendar())
     assert sorted(r.status for r in rows) == ["blocked", "needs_inspector"]
@@ -97,17 +105,10 @@ def test_an_email_about_an_uncertain_letter_resolves_it_as_sent(tmp_path):
     from bot.campaign.lifecycle import Lifecycle
 
     db = Database(f"sqlite:///{tmp_path}/t.sqlite3")
-    at = datetime(2024, 4, 26, 10, 0, tzinfo=SHANGHAI)
-    later = datetime(2024, 4, 26, 15, 0, tzinfo=SHANGHAI)
+    at, later = AT, datetime(2024, 4, 26, 15, 0, tzinfo=SHANGHAI)
     with db.session() as s:
-        site = register_site(s, OLD, 0)
-        camp = m.Campaign(name="c", created_at=at, deadline_workdays=5)
-        s.add(camp)
-        s.flush()
-        letter = m.Letter(campaign_id=camp.id, mailbox_id=site.mailboxes[0].id, state=m.PLANNED,
-                          state_changed_at=at, title="关于公积金提取的咨询", body="您好")
-        s.add(letter)
-        s.flush()
+        site, camp = campaign_with(s, OLD, "c")
+        letter = letter_in(s, camp, site.mailboxes[0])
         transition(s, letter, m.SUBMITTING, at, "attempt 1")
         transition(s, letter, m.SUBMIT_UNCERTAIN, at, "claim expired")
         s.commit()

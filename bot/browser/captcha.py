@@ -77,6 +77,12 @@ class SolverHook:
         return str(value).strip() if value else None
 
 
+def configured_answerer(solver_spec: str, person=None):
+    """The global solver hook (config `captcha.solver`) when one is configured, else `person`
+    (None in an unattended run: the letter then waits for the inspector)."""
+    return SolverHook(solver_spec, "captcha.solver") if solver_spec else person
+
+
 def site_answerer(solver_spec: str, fallback):
     """The site's own solver hook when it has one, else the global hook or the person."""
     return SolverHook(solver_spec) if solver_spec else fallback

@@ -243,7 +243,7 @@ class FlowRunner:
                 if isinstance(step, Click) and step.final:
                     result.final_clicked = True
                 if isinstance(step, (Goto, Request, Click)):
-                    await self._diagnose(page, label, result)
+                    await self._diagnose(page, label)
                 i += 1
                 if outcome == "captcha_wrong":
                     # The site refused the answer and took nothing: a new image, a new answer.
@@ -301,7 +301,7 @@ class FlowRunner:
                               else f"{flow_name}-failed", best_effort=True)
         return result
 
-    async def _diagnose(self, page: Page, label: str, result: FlowResult) -> None:
+    async def _diagnose(self, page: Page, label: str) -> None:
         """After a navigation: is this a firewall/challenge page, or the login page?"""
         try:
             title, text = await page.evaluate(
@@ -322,7 +322,7 @@ class FlowRunner:
     async def _diagnose_quietly(self, page: Page, label: str, result: FlowResult) -> None:
         """A step failed: say so precisely when the page is a challenge or the login page."""
         try:
-            await self._diagnose(page, label, result)
+            await self._diagnose(page, label)
         except Blocked as e:
             result.outcome = "uncertain" if result.final_clicked else "blocked"
             result.message = f"{e.reason}; {result.message}"

@@ -195,29 +195,21 @@ def sandbox_inspector_login(sandbox, sessions: SessionStore, identity: str = "in
                         "(account, password, phone) to log in with")
     acct = sandbox.roster.account[0]
 
-    async def sms_code() -> str | None:
+    async def run(browser: Browser, record: SiteRecord):
         import asyncio
 
-        for _ in range(100):       # the page's script posts the request; the SMS follows it
-            sent = [x for x in sandbox.sms_outbox() if x["phone"] == acct.phone]
-            if sent:
-                return sent[-1]["code"]
-            await asyncio.sleep(0.05)
-        return None
-
-    async def run(browser: Browser, record: SiteRecord):
         before = len(sandbox.sms_outbox())
 
-        async def fresh_code() -> str | None:
-            import asyncio
-
+        async def sms_code() -> str | None:
+            # The page's script posts the request; the text to this account's phone follows it.
             for _ in range(100):
-                if len(sandbox.sms_outbox()) > before:
-                    return await sms_code()
+                sent = [x for x in sandbox.sms_outbox()[before:] if x["phone"] == acct.phone]
+                if sent:
+                    return sent[-1]["code"]
                 await asyncio.sleep(0.05)
             return None
 
         return await log_in(browser, record, sessions, identity, account=acct.account, password=acct.password,
-                            captcha=SolverHook(SANDBOX_SOLVER), sms_code=fresh_code, say=lambda _m: None)
+                            captcha=SolverHook(SANDBOX_SOLVER), sms_code=sms_code, say=lambda _m: None)
 
     return run

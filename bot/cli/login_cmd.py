@@ -26,7 +26,7 @@ def login(
 ) -> None:
     """Log in once at a site's unified identity platform (统一身份认证) and keep the session for campaigns."""
     from bot.accounts import load_accounts
-    from bot.browser.captcha import SolverHook, TerminalCaptcha, site_answerer
+    from bot.browser.captcha import TerminalCaptcha, configured_answerer, site_answerer
     from bot.browser.engine import Browser
     from bot.cli.replay_cmd import find_site_file
     from bot.login import SessionStore, log_in
@@ -45,8 +45,7 @@ def login(
         raise UserError(f"identity {identity!r} has no login_account in {config.paths.accounts_file}; "
                         "add it, or log in by hand with --headed")
     password = "" if headed else ident.login_password()
-    fallback = SolverHook(config.captcha.solver, "captcha.solver") if config.captcha.solver else \
-        TerminalCaptcha(Path(config.paths.sessions_dir) / "captcha")
+    fallback = configured_answerer(config.captcha.solver, TerminalCaptcha(Path(config.paths.sessions_dir) / "captcha"))
 
     async def sms_code() -> str | None:
         print("an SMS code was sent to the account's phone; type it: ", end="", file=sys.stderr, flush=True)

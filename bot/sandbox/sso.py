@@ -8,6 +8,7 @@ handset. A login lasts SESSION_HOURS on the sandbox clock; after that the sites 
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from datetime import timedelta
@@ -80,7 +81,7 @@ class SSO:
     def _send_sms(self, account: str) -> Response:
         acct = self._account(account)
         if acct is None:
-            return _json('{"code":1,"msg":"账号不存在"}')
+            return _json({"code": 1, "msg": "账号不存在"})
         code = f"{secrets.randbelow(1_000_000):06d}"
         now = self.sandbox.clock.now()
         with self._lock:
@@ -88,7 +89,7 @@ class SSO:
             self._outbox.append({"phone": acct.phone, "text": f"【统一身份认证】您的验证码为{code}，5分钟内有效。",
                                  "code": code, "at": local(now).strftime("%Y-%m-%d %H:%M:%S")})
         masked = acct.phone[:3] + "****" + acct.phone[-4:]
-        return _json('{"code":0,"msg":"验证码已发送至%s"}' % masked)
+        return _json({"code": 0, "msg": f"验证码已发送至{masked}"})
 
     def _login(self, form: dict[str, str]) -> Response:
         service = form.get("service", "/")
@@ -122,5 +123,5 @@ class SSO:
         return resp
 
 
-def _json(text: str) -> Response:
-    return Response(200, text.encode("utf-8"), "application/json;charset=UTF-8")
+def _json(data: dict) -> Response:
+    return Response(200, json.dumps(data, ensure_ascii=False).encode("utf-8"), "application/json;charset=UTF-8")
