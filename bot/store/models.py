@@ -118,6 +118,10 @@ class Letter(Base):
     # Who answered the form's captcha: an inspector, a named solver hook, or the sandbox's
     # declared demo answer; None when the form had none. Shown in the report.
     captcha_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Committed just before the click that sends the letter (migration 0005). A claim that
+    # expires without it sent nothing and goes back to planned; with it, the letter may have
+    # reached the site and becomes submit_uncertain (never resubmitted).
+    final_click_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     campaign: Mapped[Campaign] = relationship(back_populates="letters")
     mailbox: Mapped[Mailbox] = relationship()
@@ -249,3 +253,6 @@ class MailMessage(Base):
     matched_by: Mapped[str | None] = mapped_column(String(20), nullable=True)
     eml_evidence_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_files.id"), nullable=True)
     created_at: Mapped[datetime]
+    # Why the message could not be stored or matched as it came (e.g. a Date header no database
+    # can hold): it is kept, unmatched, with this reason, and the sync goes on (migration 0005).
+    problem: Mapped[str | None] = mapped_column(Text, nullable=True)
