@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 import sys
 from datetime import datetime, timedelta
 from typing import Callable, TextIO
@@ -39,6 +38,7 @@ from bot.login import SessionStore
 from bot.store import models as m
 from bot.store.db import Database
 from bot.store.evidence import EvidenceStore
+from bot.vocab import FlowOutcome, LetterState
 
 RUNNING_STATES = ("active", "running")
 # The daemon instance whose jobs APScheduler runs (jobs are stored by reference, "bot.daemon:tick_job").
@@ -81,25 +81,37 @@ class Daemon:
 
     # -- the work ---------------------------------------------------------------------------
     def expire_claims(self) -> int:
-        """Claims whose lease ran out: the process that held them is gone, and whether the
-        letter reached the site is unknown. Never retried; the inspector decides."""
+        """Claims whose lease ran out: the process that held them is gone. Without a final click
+        recorded, nothing can have been sent: the letter is planned again (the attempt counts).
+        With one, whether the letter reached the site is unknown: `submit_uncertain`, looked for
+        on the public list, never retried; the inspector decides."""
         now = self.clock.now()
         n = 0
         with self.db.session() as s:
-            stale = s.scalars(select(m.Letter).where(m.Letter.state == m.SUBMITTING,
+            stale = s.scalars(select(m.Letter).where(m.Letter.state == LetterState.SUBMITTING,
                                                      m.Letter.lease_until < now)).all()
             for letter in stale:
                 # The WHERE makes this a no-op if someone else resolved it meanwhile.
-                done = s.execute(update(m.Letter).where(m.Letter.id == letter.id, m.Letter.state == m.SUBMITTING)
+                done = s.execute(update(m.Letter).where(m.Letter.id == letter.id, m.Letter.state == LetterState.SUBMITTING)
                                  .values(lease_until=None)).rowcount
-                if done:
-                    letter.failure = "the bot stopped while this letter was being submitted"
+                if not done:
+                    continue
+                expired = f"claim expired at {local(letter.lease_until or now):%Y-%m-%d %H:%M:%S}"
+                if letter.final_click_at is None:
+                    letter.planned_at = now
+                    letter.failure, letter.failure_kind = "the bot stopped before the final click", FlowOutcome.FAILED
+                    transition(s, letter, LetterState.PLANNED, now, f"{expired}: the bot stopped before the final "
+                               "click; nothing was sent, planned again")
+                    self.log("claim_released", letter=letter.id, reason="claim expired before the final click")
+                else:
+                    letter.failure, letter.failure_kind = "the bot stopped after the final click", FlowOutcome.UNCERTAIN
                     letter.next_poll_at = now       # look for it (bot.campaign.worker._look_for)
-                    transition(s, letter, m.SUBMIT_UNCERTAIN, now,
-                               f"claim expired at {local(letter.lease_until or now):%Y-%m-%d %H:%M:%S}: the "
-                               "bot stopped while submitting; the site may or may not have it (never resubmitted)")
-                    n += 1
-                    self.log("submit_uncertain", letter=letter.id, reason="claim expired")
+                    transition(s, letter, LetterState.SUBMIT_UNCERTAIN, now,
+                               f"{expired}: the bot stopped after the final click "
+                               f"({local(letter.final_click_at):%H:%M:%S}); the site may or may not have it "
+                               "(never resubmitted)")
+                    self.log("submit_uncertain", letter=letter.id, reason="claim expired after the final click")
+                n += 1
             s.commit()
         return n
 
@@ -242,6 +254,9 @@ class Daemon:
         # not worth a warning line every time.
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
         self.db.ensure_schema()
+        if stop.is_set():
+            self.log("stopped", reason="signal before start")
+            return
         c = self.config.browser
         async with Browser(c.executable_path, headless=True, concurrency=c.concurrency) as browser:
             self.browser = browser
@@ -280,11 +295,15 @@ async def mail_job() -> None:
 
 
 def run_until_signalled(daemon: Daemon) -> None:
+    from bot import shutdown
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in shutdown.SIGNALS:
             loop.add_signal_handler(sig, stop.set)
+        if shutdown.requested.is_set():         # it came while the program was starting
+            stop.set()
         await daemon.run(stop)
 
     asyncio.run(main())

@@ -18,7 +18,6 @@ import os
 import re
 import tempfile
 import zipfile
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -29,10 +28,11 @@ from jinja2 import Environment, FileSystemLoader
 from sqlalchemy import or_, select
 
 from bot.calendar import WorkCalendar
-from bot.campaign.results import STATUS_FOR_STATE, campaign_rows
+from bot.campaign.results import campaign_rows
 from bot.clock import local
 from bot.errors import UserError
-from bot.report.rows import FLAG_TEXT, STATUS_TEXT, ReportRow
+from bot.report.rows import ReportRow
+from bot.vocab import STATUS_TEXT, flag_text
 from bot.store import models as m
 from bot.store.db import Database
 
@@ -120,12 +120,13 @@ class PackSummary:
 
 
 def export_evidence(db: Database, evidence_dir: Path, campaign: str, out: Path, calendar: WorkCalendar,
-                    *, site: str | None = None, generated_at: datetime | None = None,
+                    *, as_of: datetime, site: str | None = None, generated_at: datetime | None = None,
                     warn: Callable[[str], None] = lambda _msg: None) -> PackSummary:
     """Writes the pack for `campaign` (only letters to `site`, by name or key, when given)."""
     out = Path(out)
     _check_out(out)
-    sections, deadline = collect(db, Path(evidence_dir), campaign, calendar, site=site)
+    sections, deadline = collect(db, Path(evidence_dir), campaign, calendar, site=site,
+                                 as_of=as_of)
     missing = [f"{f.source} (letter {s.id}, {f.kind} {f.step})"
                for s in sections for f in s.files if f.missing]
     for what in missing:
@@ -140,7 +141,7 @@ def export_evidence(db: Database, evidence_dir: Path, campaign: str, out: Path, 
 # -- from the database ---------------------------------------------------------------------------
 
 def collect(db: Database, evidence_dir: Path, campaign_name: str, calendar: WorkCalendar,
-            *, site: str | None = None) -> tuple[list[LetterSection], int]:
+            *, as_of: datetime, site: str | None = None) -> tuple[list[LetterSection], int]:
     """One section per letter of the campaign, in roster order, with its files and timeline."""
     with db.session() as s:
         camp = s.scalar(select(m.Campaign).where(m.Campaign.name == campaign_name))
@@ -157,33 +158,12 @@ def collect(db: Database, evidence_dir: Path, campaign_name: str, calendar: Work
                 raise UserError(f"--site: campaign {campaign_name!r} has no letter to a site named or keyed "
                                 f"{site!r} (its sites: {', '.join(names) or 'none'})")
             letters = chosen
-        rows = _rows_by_letter(db, campaign_name, calendar, letters)
+        report_rows, _meta = campaign_rows(db, campaign_name, calendar, as_of=as_of)
+        rows = {r.letter_id: r for r in report_rows}
         letters = sorted(letters, key=lambda x: (x.mailbox.site.roster_order, x.mailbox.site.id,
                                                  x.mailbox.id, x.seq, x.id))
         sections = [_section(s, x, rows[x.id], evidence_dir) for x in letters]
         return sections, camp.deadline_workdays
-
-
-def _rows_by_letter(db: Database, campaign: str, calendar: WorkCalendar,
-                    letters: list[m.Letter]) -> dict[int, ReportRow]:
-    """Status and flags exactly as the report computes them (bot.campaign.results).
-
-    The report's rows do not carry letter ids: a row is matched by site, mailbox label and
-    submission time, which only a second letter to the same mailbox at the same instant shares
-    (then they are taken in id order, as the report reads them)."""
-    report_rows, _meta = campaign_rows(db, campaign, calendar)
-    pool: dict[tuple, list[ReportRow]] = defaultdict(list)
-    for r in report_rows:
-        pool[(r.site, r.mailbox, r.submitted_at)].append(r)
-    out = {}
-    for x in sorted(letters, key=lambda x: x.id):
-        bucket = pool[(x.mailbox.site.name, x.mailbox.label, x.submitted_at)]
-        # Never expected to be empty; if it were, the letter's own state still tells the story.
-        out[x.id] = bucket.pop(0) if bucket else ReportRow(
-            site=x.mailbox.site.name, group=x.mailbox.site.group, roster_order=0, mailbox=x.mailbox.label,
-            mailbox_order=0, submitted_at=x.submitted_at, replied_at=None, working_days=None,
-            within_deadline=False, same_day=False, status=STATUS_FOR_STATE.get(x.state, x.state), flags=())
-    return out
 
 
 def _section(s, letter: m.Letter, row: ReportRow, evidence_dir: Path) -> LetterSection:
@@ -210,8 +190,7 @@ def _section(s, letter: m.Letter, row: ReportRow, evidence_dir: Path) -> LetterS
     return LetterSection(
         id=letter.id, site=site.name, site_key=site.key, group=site.group, mailbox=letter.mailbox.label,
         title=letter.title, body=letter.body, tracking_code=letter.tracking_code or "",
-        state=letter.state, status=STATUS_TEXT.get(row.status, "已回复" if row.status == "replied" else row.status),
-        flags=[FLAG_TEXT.get(f, f) for f in row.flags],
+        state=letter.state, status=STATUS_TEXT[row.status], flags=[flag_text(f) for f in row.flags],
         submitted_at=_fmt(row.submitted_at), replied_at=_fmt(row.replied_at),
         working_days=row.working_days, within_deadline=row.within_deadline, same_day=row.same_day,
         folder=folder, files=files, timeline=timeline, secrets=secrets)
@@ -284,7 +263,7 @@ def _timeline(letter: m.Letter, mails: list[m.MailMessage], files: dict[int, Pac
         if r.unit:
             details.append(f"回复单位 unit: {r.unit}")
         if r.flags:
-            details.append("标记 flags: " + "；".join(FLAG_TEXT.get(f, f) for f in r.flags))
+            details.append("标记 flags: " + "；".join(flag_text(f) for f in r.flags))
         if r.note:
             details.append(f"备注 note: {r.note}")
         obs = next((o for o in letter.observations if o.id == r.observation_id), None)

@@ -22,6 +22,7 @@ from bot.config import Config, PathsConfig
 from bot.errors import ConfigError, UserError
 from bot.store import models as m
 from bot.store.db import Database
+from bot.vocab import LetterState
 
 CAL = WorkCalendar()
 SANDBOX_SITES = REPO / "scenarios" / "sites"
@@ -300,7 +301,7 @@ def test_plan_changes_nothing_and_matches_start(roster_dir):
         letters = list(s.scalars(select(m.Letter).where(m.Letter.campaign_id == cid)))
         stored = {(x.mailbox.site.key, x.mailbox.kind): local(x.planned_at) for x in letters}
         assert stored == {(x.site_key, x.mailbox): x.planned_at for x in plan.letters}
-        assert {x.state for x in letters} == {m.PLANNED}
+        assert {x.state for x in letters} == {LetterState.PLANNED}
         # The form's email is the identity's per-letter reply address.
         by_site = {x.mailbox.site.key: x.writer["email"] for x in letters}
         assert by_site["a-portal"].startswith("one+") and by_site["b-police"].startswith("two+")
@@ -366,14 +367,14 @@ def test_status_counts_overdue_and_stop(roster_dir):
     with db.session() as s:
         a, b, c = s.scalars(select(m.Letter).order_by(m.Letter.id).limit(3))
         for x in (a, b):
-            x.state, x.submitted_at = m.SUBMITTED, datetime(2024, 4, 28, 10, 0, tzinfo=SHANGHAI)
-        c.state, c.submitted_at = m.REPLIED, datetime(2024, 4, 28, 10, 0, tzinfo=SHANGHAI)
-        b.state = m.OVERDUE
+            x.state, x.submitted_at = LetterState.SUBMITTED, datetime(2024, 4, 28, 10, 0, tzinfo=SHANGHAI)
+        c.state, c.submitted_at = LetterState.REPLIED, datetime(2024, 4, 28, 10, 0, tzinfo=SHANGHAI)
+        b.state = LetterState.OVERDUE
         s.commit()
     on_time = datetime(2024, 5, 8, 23, 0, tzinfo=SHANGHAI)
     late = datetime(2024, 5, 9, 9, 0, tzinfo=SHANGHAI)
     st, = campaign_status(db, spec.name, on_time, CAL)
-    assert st.states == {**dict.fromkeys(m.LETTER_STATES, 0), "planned": 2, "submitted": 1, "overdue": 1,
+    assert st.states == {**dict.fromkeys(tuple(LetterState), 0), "planned": 2, "submitted": 1, "overdue": 1,
                               "replied": 1}
     assert st.overdue == 0
     assert campaign_status(db, spec.name, late, CAL)[0].overdue == 2

@@ -34,6 +34,7 @@ from bot.scenario.loader import scenario_for
 from bot.store import models as m
 from bot.store.db import Database
 from bot.store.evidence import EvidenceStore
+from bot.vocab import LetterState
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
@@ -111,7 +112,7 @@ def test_a_wrong_answer_gets_a_new_image_and_the_right_one_sends_exactly_one_let
     assert received.site == SITES[platform]
     with db.session() as s:
         letter = s.scalars(select(m.Letter)).one()
-        assert letter.state == m.SUBMITTED and letter.attempts == 1
+        assert letter.state == LetterState.SUBMITTED and letter.attempts == 1
         assert letter.captcha_by == answerer.label
         # The refused try is kept as evidence.
         assert any("captcha-wrong" in e.step for e in s.scalars(select(m.EvidenceFile)))
@@ -122,13 +123,14 @@ def test_an_unattended_run_sends_the_captcha_letters_to_the_inspector_and_goes_o
     assert [x.site for x in sandbox.received()] == [PLAIN]     # the others were not sent
     with db.session() as s:
         states = {x.mailbox.site.name: (x.state, x.captcha_by) for x in s.scalars(select(m.Letter))}
-    assert states == {**{n: (m.NEEDS_INSPECTOR, None) for n in SITES.values()}, PLAIN: (m.SUBMITTED, None)}
-    rows, meta = campaign_rows(db, "captcha", WorkCalendar())
+    assert states == {**{n: (LetterState.NEEDS_INSPECTOR, None) for n in SITES.values()}, PLAIN: (LetterState.SUBMITTED, None)}
+    rows, meta = campaign_rows(db, "captcha", WorkCalendar(), as_of=sandbox.clock.now())
     report = report_dict(rows, meta)
     assert {r["site"]: r["status"] for r in report["rows"]} == {
-        **{n: "needs_inspector" for n in SITES.values()}, PLAIN: "no_reply"}
-    # Waiting for the inspector is not "no reply".
-    assert report["summary"]["no_reply_sites"] == 1
+        **{n: "needs_inspector" for n in SITES.values()}, PLAIN: "awaiting"}
+    # Waiting for the inspector is not "no reply"; a letter just sent is awaiting its deadline.
+    assert report["summary"]["no_reply_sites"] == 0 and report["summary"]["awaiting_sites"] == 1
+    assert all(r["within_deadline"] is None for r in report["rows"])
 
 
 def test_the_inspector_answers_at_the_terminal(sandbox, tmp_path, db_url):
@@ -161,4 +163,4 @@ def test_a_site_without_a_captcha_shows_none_and_none_is_claimed(sandbox, tmp_pa
     db = run_campaign_round(sandbox, tmp_path, {PLAIN}, captcha=WrongFirst())
     with db.session() as s:
         letter = s.scalars(select(m.Letter)).one()
-        assert (letter.state, letter.captcha_by) == (m.SUBMITTED, None)
+        assert (letter.state, letter.captcha_by) == (LetterState.SUBMITTED, None)

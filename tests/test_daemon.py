@@ -25,6 +25,7 @@ from bot.roster import roster_from_dict
 from bot.sandbox import Sandbox
 from bot.store import models as m
 from bot.store.db import Database
+from bot.vocab import LetterState
 
 START = datetime(2024, 4, 26, 8, 40, tzinfo=SHANGHAI)   # a Friday, before the send window
 SPEED = 300.0                                              # one real second = five minutes
@@ -105,16 +106,16 @@ def settled(db) -> bool:
     """Every letter out, or known to be uncertain and no longer being looked for."""
     with db.session() as s:
         looking = s.scalar(select(func.count()).select_from(m.Letter).where(
-            m.Letter.state == m.SUBMIT_UNCERTAIN, m.Letter.next_poll_at.is_not(None)))
+            m.Letter.state == LetterState.SUBMIT_UNCERTAIN, m.Letter.next_poll_at.is_not(None)))
     st = states(db)
     return (sum(st.values()) == LETTERS and not looking
-            and not (st[m.PLANNED] or st[m.SUBMITTING] or st[m.SUBMIT_FAILED]))
+            and not (st[LetterState.PLANNED] or st[LetterState.SUBMITTING] or st[LetterState.SUBMIT_FAILED]))
 
 
 def test_killed_again_and_again_it_never_sends_twice_and_resumes(world):
     sandbox, clock, campaign, config, env, db, tmp = world
     cli(world, "campaign", "start", str(campaign))
-    assert states(db) == {m.PLANNED: LETTERS}
+    assert states(db) == {LetterState.PLANNED: LETTERS}
 
     rng = random.Random(os.environ.get("MAILBOX_BOT_CRASH_SEED", "daemon"))
     rounds = 0
@@ -126,7 +127,7 @@ def test_killed_again_and_again_it_never_sends_twice_and_resumes(world):
     # The last run goes on until every letter is out (or known to be uncertain), then SIGTERM.
     proc = daemon(world)
     wait_until(lambda: settled(db), timeout=240)
-    if states(db)[m.SUBMITTED]:
+    if states(db)[LetterState.SUBMITTED]:
         polls_before = _observations(db)
         wait_until(lambda: _observations(db) > polls_before, timeout=120)     # it polls on
     proc.send_signal(signal.SIGTERM)            # as a service manager stops it
@@ -142,23 +143,23 @@ def test_killed_again_and_again_it_never_sends_twice_and_resumes(world):
         letters = s.scalars(select(m.Letter)).all()
         for letter in letters:
             key = (letter.mailbox.site.base_url.rstrip("/").rsplit("/", 1)[1], letter.mailbox.kind)
-            submitted_events = [e for e in letter.events if e.to_state == m.SUBMITTED]
+            submitted_events = [e for e in letter.events if e.to_state == LetterState.SUBMITTED]
             assert len(submitted_events) <= 1
-            if letter.state in (m.SUBMITTED, m.REPLIED, m.OVERDUE):
+            if letter.state in (LetterState.SUBMITTED, LetterState.REPLIED, LetterState.OVERDUE):
                 assert received[key] == 1, (key, letter.state)
                 when = local(letter.submitted_at)
                 # Inside the send window (09:00-17:30, a few minutes for the form itself) of a working
                 # day (a retry that would fall after it waits for the next window).
                 assert WorkCalendar().is_workday(when.date()) and dtime(9, 0) <= when.time() <= dtime(17, 45), when
             else:
-                assert letter.state == m.SUBMIT_UNCERTAIN, letter.state
+                assert letter.state == LetterState.SUBMIT_UNCERTAIN, letter.state
                 assert "never resubmitted" in letter.events[-1].reason
                 if letter.mailbox.site.platform == "jact":
                     # jact has a public list: a letter the site got would have been found there.
                     assert received[key] == 0, (key, [e.reason for e in letter.events])
-            if any(e.to_state == m.SUBMIT_UNCERTAIN for e in letter.events) and letter.state != m.SUBMIT_UNCERTAIN:
+            if any(e.to_state == LetterState.SUBMIT_UNCERTAIN for e in letter.events) and letter.state != LetterState.SUBMIT_UNCERTAIN:
                 resolved.append(letter.id)
-    assert st[m.SUBMITTED] + st[m.REPLIED] + st[m.OVERDUE] + st[m.SUBMIT_UNCERTAIN] == LETTERS
+    assert st[LetterState.SUBMITTED] + st[LetterState.REPLIED] + st[LetterState.OVERDUE] + st[LetterState.SUBMIT_UNCERTAIN] == LETTERS
     print(f"\n{rounds} crash rounds; final states {dict(st)}; sandbox received {sum(received.values())}; "
           f"{len(resolved)} uncertain letters resolved from the public list")
 
@@ -186,17 +187,17 @@ def test_a_crash_between_the_click_and_the_record_is_resolved_from_the_public_li
     proc = daemon(world)
     wait_until(lambda: sandbox.received(), timeout=120)      # the site has it; the answer is on its way
     crash(proc)
-    assert states(db) == {m.SUBMITTING: 1}
+    assert states(db) == {LetterState.SUBMITTING: 1}
     slow.latency_ms = 0
     proc = daemon(world)
-    wait_until(lambda: states(db) == {m.SUBMITTED: 1}, timeout=120)
+    wait_until(lambda: states(db) == {LetterState.SUBMITTED: 1}, timeout=120)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert len(sandbox.received()) == 1
     with db.session() as s:
         letter = s.scalars(select(m.Letter)).one()
         path = [e.to_state for e in letter.events]
-        assert path[-3:] == [m.SUBMITTING, m.SUBMIT_UNCERTAIN, m.SUBMITTED], path
+        assert path[-3:] == [LetterState.SUBMITTING, LetterState.SUBMIT_UNCERTAIN, LetterState.SUBMITTED], path
         assert "found on the public list" in letter.events[-1].reason
         assert letter.tracking_code == sandbox.received()[0].tracking_code
 
@@ -254,7 +255,7 @@ def test_a_site_reachable_only_through_its_proxy_is_written_to_through_it(world)
     cli(world, "campaign", "start", str(campaign))
     proc = daemon(world)
     try:
-        wait_until(lambda: states(db) == {m.SUBMITTED: 1}, timeout=120)
+        wait_until(lambda: states(db) == {LetterState.SUBMITTED: 1}, timeout=120)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)

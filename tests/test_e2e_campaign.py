@@ -29,6 +29,7 @@ from bot.roster import roster_from_dict
 from bot.sandbox import Sandbox
 from bot.store import models as m
 from bot.store.db import Database
+from bot.vocab import LetterState
 
 SAME_DAY = "测试县人民政府"            # jact, both mailboxes, replies the same day at 15:30
 MAKEUP_SUNDAY = "宝鸡市测试调休局"     # minimal, replies on working day 1 (Sunday 04-28) 10:00
@@ -77,7 +78,7 @@ def campaign(tmp_path_factory):
     evidence_dir = tmp / "evidence"
     with Sandbox(roster, clock) as sandbox:
         result = run_async(simulate(roster, clock, sandbox.base_url, db, config, evidence_dir, calendar))
-        rows, meta = campaign_rows(db, roster.campaign.name, calendar)
+        rows, meta = campaign_rows(db, roster.campaign.name, calendar, as_of=roster.campaign.end_at)
         report = report_dict(rows, meta)
         yield SimpleNamespace(roster=roster, clock=clock, calendar=calendar, config=config, db=db,
                               evidence_dir=evidence_dir, sandbox=sandbox, result=result,
@@ -159,9 +160,10 @@ def test_deleted_letter(campaign):
     assert (r["replied_at"], r["working_days"], r["within_deadline"], r["same_day"]) == (None, None, False, False)
     with campaign.db.session() as s:
         letter = letter_of(s, DELETER)
-        assert letter.state == m.DELETED
-        assert letter.next_poll_at is None                   # no longer watched
-        (ev,) = [e for e in letter.events if e.to_state == m.DELETED]
+        assert letter.state == LetterState.DELETED
+        # Still looked at once a day (16:00): a letter that comes back takes the verdict with it.
+        assert letter.next_poll_at is not None and local(letter.next_poll_at).hour == 16
+        (ev,) = [e for e in letter.events if e.to_state == LetterState.DELETED]
         # Deleted at 04-29 09:00: confirmed by the second miss at least an hour after the first.
         assert local(ev.at).date() == date(2024, 4, 29) and local(ev.at).hour >= 10
         assert ev.evidence_ids, "the deletion event keeps the page that proves it"
@@ -172,7 +174,10 @@ def test_deleted_letter(campaign):
         outcomes = [o.outcome for o in letter.observations]
         assert "found" in outcomes
         last_found = max(i for i, o in enumerate(outcomes) if o == "found")
-        assert outcomes[last_found + 1:] == ["not_found", "not_found"]
+        after = outcomes[last_found + 1:]
+        assert len(after) >= 2 and set(after) == {"not_found"}
+        daily = [local(o.at) for o in letter.observations[last_found + 1:] if local(o.at).date() > date(2024, 4, 29)]
+        assert daily and all(t.hour == 16 for t in daily) and len({t.date() for t in daily}) == len(daily)
 
 
 def test_backdated_reply_counts_from_the_poll_that_saw_it(campaign):
@@ -199,7 +204,7 @@ def test_site_that_never_replies(campaign):
     assert (r["replied_at"], r["working_days"], r["within_deadline"], r["same_day"]) == (None, None, False, False)
     with campaign.db.session() as s:
         letter = letter_of(s, SILENT)
-        assert letter.state == m.OVERDUE                      # past 05-07 23:59:59, still watched
+        assert letter.state == LetterState.OVERDUE                      # past 05-07 23:59:59, still watched
         assert letter.next_poll_at is not None
         assert all(o.outcome == "found" and not o.replied for o in letter.observations)
 
@@ -207,7 +212,7 @@ def test_site_that_never_replies(campaign):
 def test_summary_and_sentence(campaign):
     assert campaign.report["summary"] == {
         "sites": 7, "letters": 8, "within_deadline_sites": 5, "same_day_sites": 2,
-        "deleted_sites": 1, "no_reply_sites": 1,
+        "deleted_sites": 1, "no_reply_sites": 1, "awaiting_sites": 0, "as_of": "2024-05-08T18:00:00+08:00",
     }
     sentence = campaign.report["sentence"]
     assert sentence.startswith("在互动回应专项检查中，5家网站的测试信件能按要求做到5个工作日内回复，"
@@ -239,14 +244,14 @@ def test_every_letter_has_its_lifecycle_events(campaign):
         assert len(letters) == 8
         for letter in letters:
             states = [e.to_state for e in letter.events]
-            assert states[:3] == [m.PLANNED, m.SUBMITTING, m.SUBMITTED], (letter.mailbox.site.name, states)
-            assert [e.from_state for e in letter.events][:3] == [None, m.PLANNED, m.SUBMITTING]
+            assert states[:3] == [LetterState.PLANNED, LetterState.SUBMITTING, LetterState.SUBMITTED], (letter.mailbox.site.name, states)
+            assert [e.from_state for e in letter.events][:3] == [None, LetterState.PLANNED, LetterState.SUBMITTING]
             assert len(states) == len(set(states)), states          # never twice in a state
             assert letter.attempts == 1
             submitted = letter.events[2]
             assert submitted.evidence_ids and letter.tracking_code in submitted.reason
             assert [e.at for e in letter.events] == sorted(e.at for e in letter.events)
-            assert letter.state in (m.REPLIED, m.DELETED, m.OVERDUE)
+            assert letter.state in (LetterState.REPLIED, LetterState.DELETED, LetterState.OVERDUE)
             assert states[-1] == letter.state
 
 
@@ -281,6 +286,7 @@ def test_a_second_run_on_the_same_database_sends_nothing(campaign):
         assert s.query(m.Letter).count() == 8
         assert s.query(m.Site).count() == 7
         assert s.query(m.LetterEvent).count() == events_before
-    rows, meta = campaign_rows(campaign.db, campaign.roster.campaign.name, campaign.calendar)
+    rows, meta = campaign_rows(campaign.db, campaign.roster.campaign.name, campaign.calendar,
+                               as_of=campaign.roster.campaign.end_at)
     report = report_dict(rows, meta)
     assert report["rows"] == campaign.report["rows"]

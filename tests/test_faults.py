@@ -32,6 +32,7 @@ from bot.roster import roster_from_dict
 from bot.sandbox import Sandbox
 from bot.store import models as m
 from bot.store.db import Database
+from bot.vocab import LetterState
 
 CHALLENGED = "宝鸡市测试拦截局"     # minimal, a challenge page for a quarter of the requests
 FLAKY = "宝鸡市测试故障局"          # minimal, 502 or a dropped connection for 30% of requests
@@ -71,7 +72,7 @@ def campaign(tmp_path_factory):
         result = run_async(simulate(roster, clock, sandbox.base_url, db, load_config(), tmp / "evidence",
                                     calendar, sessions=sessions,
                                     log_in=sandbox_inspector_login(sandbox, sessions)))
-        rows, meta = campaign_rows(db, roster.campaign.name, calendar)
+        rows, meta = campaign_rows(db, roster.campaign.name, calendar, as_of=roster.campaign.end_at)
         yield SimpleNamespace(sandbox=sandbox, db=db, result=result, report=report_dict(rows, meta),
                               sessions=sessions, tmp=tmp)
 
@@ -102,7 +103,7 @@ def test_challenge_pages_are_recorded_as_blocked_and_the_submission_retried(camp
         x = letter(s, CHALLENGED)
         outcomes = Counter(o.outcome for o in x.observations)
         events = [(e.to_state, e.reason) for e in x.events]
-        blocked_attempts = [r for st, r in events if st == m.SUBMIT_FAILED and r.startswith("blocked")]
+        blocked_attempts = [r for st, r in events if st == LetterState.SUBMIT_FAILED and r.startswith("blocked")]
     # A quarter of the requests are challenged: over a dozen polls, some met the firewall ...
     assert outcomes["blocked"] >= 1, outcomes
     # ... and none of them counted as "not found" (the letter was never declared deleted).
@@ -116,7 +117,7 @@ def test_a_flaky_site_is_retried_before_the_final_click_and_polls_survive_errors
     with campaign.db.session() as s:
         x = letter(s, FLAKY)
         outcomes = Counter(o.outcome for o in x.observations)
-        failed = [e.reason for e in x.events if e.to_state == m.SUBMIT_FAILED]
+        failed = [e.reason for e in x.events if e.to_state == LetterState.SUBMIT_FAILED]
         assert x.attempts == len(failed) + 1
     assert outcomes["found"] >= 1
     for reason in failed:

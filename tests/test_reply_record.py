@@ -6,11 +6,12 @@ from datetime import datetime
 from bot.clock import SHANGHAI
 from bot.store import models as m
 from bot.store.db import Database
+from bot.vocab import LetterState
 
 SUBMITTED = datetime(2024, 4, 26, 10, 0, tzinfo=SHANGHAI)
 
 
-def _letter(db_url, site="宝鸡市统计局", state=m.SUBMITTED, submitted=SUBMITTED) -> int:
+def _letter(db_url, site="宝鸡市统计局", state=LetterState.SUBMITTED, submitted=SUBMITTED) -> int:
     db = Database(db_url)
     with db.session() as s:
         camp = m.Campaign(name="Q", created_at=SUBMITTED, deadline_workdays=5)
@@ -41,7 +42,7 @@ def test_a_phone_callback_is_the_reply_with_its_working_days(run_cli, db_url):
     assert row["within_deadline"] and not row["same_day"]
     with Database(db_url).session() as s:
         letter = s.get(m.Letter, lid)
-        assert letter.state == m.REPLIED and letter.next_poll_at is None
+        assert letter.state == LetterState.REPLIED and letter.next_poll_at is None
         assert [r.channel for r in letter.replies] == ["manual"]
         assert "王科长" in letter.replies[0].note
         assert letter.observations[0].detail["via"] == "phone"
@@ -64,4 +65,4 @@ def test_bad_input_is_one_line_and_nothing_is_recorded(run_cli, db_url):
     assert r.returncode == 2 and "no letter with id 999" in r.stderr
     with Database(db_url).session() as s:
         assert s.get(m.Letter, lid).observations == []
-        assert s.get(m.Letter, lid).state == m.SUBMITTED
+        assert s.get(m.Letter, lid).state == LetterState.SUBMITTED

@@ -16,6 +16,7 @@ from bot.report import (
     ReportMeta, ReportRow, failing_sites, html, markdown, notice_sentence, remarks,
     report_dict, summarize, table_rows, write_all, write_csv, write_xlsx,
 )
+from bot.report.summary import unfinished_sites
 
 SH = ZoneInfo("Asia/Shanghai")
 PORTAL, DEPT = "政府门户网站", "市级部门网站"
@@ -29,10 +30,16 @@ def t(day: int, hour: int, minute: int = 0) -> datetime:
 
 def row(site, group, order, mailbox="领导信箱", mailbox_order=0, *, sub=None, rep=None, days=None,
         within=False, same=False, status="replied", flags=(), note=""):
+    # As bot.campaign.verdict decides them: a failure is decided "no", what says nothing about
+    # the site's answer is undecided.
+    if status in ("deleted", "no_reply", "never_visible"):
+        within = same = False
+    elif status != "replied":
+        within = same = None
     return ReportRow(site=site, group=group, roster_order=order, mailbox=mailbox,
                      mailbox_order=mailbox_order, submitted_at=sub, replied_at=rep,
                      working_days=days, within_deadline=within, same_day=same, status=status,
-                     flags=tuple(flags), note=note)
+                     flags=tuple(flags), note=note, reply_date_only="date_only_reply_time" in flags)
 
 
 @pytest.fixture
@@ -72,6 +79,8 @@ def test_summary_aggregates_per_site(rows):
         "deleted_sites": 1,
         # only 交通运输局: late is a reply, deleted and submit_failed are not "no reply"
         "no_reply_sites": 1,
+        "awaiting_sites": 0,
+        "as_of": None,
     }
 
 
@@ -81,8 +90,8 @@ def test_site_needs_all_letters_within_and_same_day():
     s = summarize([a, b])
     assert (s["sites"], s["within_deadline_sites"], s["same_day_sites"]) == (1, 0, 0)
     assert failing_sites([a, b]) == [("甲县", "超过5个工作日未回复")]
-    assert summarize([]) == {"sites": 0, "letters": 0, "within_deadline_sites": 0,
-                             "same_day_sites": 0, "deleted_sites": 0, "no_reply_sites": 0}
+    assert summarize([]) == {"sites": 0, "letters": 0, "within_deadline_sites": 0, "same_day_sites": 0,
+                             "deleted_sites": 0, "no_reply_sites": 0, "awaiting_sites": 0, "as_of": None}
 
 
 def test_failing_sites_reasons_in_table_order(rows):
@@ -90,8 +99,9 @@ def test_failing_sites_reasons_in_table_order(rows):
         ("市应急管理局", "超过5个工作日未回复"),
         ("市文化和旅游局", "未回复并删除测试信件"),
         ("市交通运输局", "未回复"),
-        ("市财政局", "测试信件提交失败"),
     ]
+    # A submission that failed says nothing of the site's answer: named apart, never "未回复".
+    assert unfinished_sites(rows) == [("市财政局", "测试信件提交失败")]
     assert failing_sites(rows, deadline_workdays=3)[0] == ("市应急管理局", "超过3个工作日未回复")
 
 
@@ -221,18 +231,20 @@ def test_json_contract(rows, tmp_path):
     assert "市人民政府" in paths["json"].read_text(encoding="utf-8")     # ensure_ascii=False
     assert set(data) >= {"summary", "rows"}
     assert set(data["summary"]) == {"sites", "letters", "within_deadline_sites", "same_day_sites",
-                                    "deleted_sites", "no_reply_sites"}
-    assert data["summary"] == summarize(rows)
+                                    "deleted_sites", "no_reply_sites", "awaiting_sites", "as_of"}
+    assert data["summary"] == summarize(rows, META)
     keys = {"site", "group", "mailbox", "submitted_at", "replied_at", "working_days",
-            "within_deadline", "same_day", "status", "flags", "captcha"}
+            "within_deadline", "same_day", "status", "flags", "captcha", "letter_id", "reply_channel"}
     assert all(set(r) == keys for r in data["rows"])
     first = data["rows"][0]
     assert first == {"site": "市人民政府", "group": PORTAL, "mailbox": "市长信箱",
                      "submitted_at": "2024-04-26T10:05:00+08:00",
                      "replied_at": "2024-04-26T14:30:00+08:00", "working_days": 0,
-                     "within_deadline": True, "same_day": True, "status": "replied", "flags": [], "captcha": None}
+                     "within_deadline": True, "same_day": True, "status": "replied", "flags": [], "captcha": None,
+                     "letter_id": None, "reply_channel": None}
     failed = next(r for r in data["rows"] if r["status"] == "submit_failed")
     assert (failed["submitted_at"], failed["replied_at"], failed["working_days"]) == (None, None, None)
+    assert (failed["within_deadline"], failed["same_day"]) == (None, None)      # undecided, not "no"
     assert data["sentence"] == notice_sentence(rows, META)
     assert data["meta"]["deadline_workdays"] == 5
 

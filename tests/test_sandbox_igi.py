@@ -23,7 +23,7 @@ from bot.browser.engine import FlowResult
 from bot.calendar import WorkCalendar
 from bot.campaign.results import campaign_rows
 from bot.campaign.simulate import DeclaredCaptchaAnswer, simulate
-from bot.campaign.worker import parse_displayed_time
+from bot.scenario.times import parse_time as parse_displayed_time
 from bot.clock import SHANGHAI, SimClock, local
 from bot.config import load_config
 from bot.report import report_dict
@@ -536,7 +536,7 @@ def test_campaign_through_simulate(tmp_path):
         received = sandbox.received()
     assert result.submissions == 2
     assert {(x.site, x.platform) for x in received} == {(SAME_DAY, "igi"), (NEXT_DAY, "igi")}
-    rows, meta = campaign_rows(db, roster.campaign.name, calendar)
+    rows, meta = campaign_rows(db, roster.campaign.name, calendar, as_of=roster.campaign.end_at)
     report = report_dict(rows, meta)
     assert report["summary"] == {"sites": 2, "letters": 2, "within_deadline_sites": 2,
                                  "same_day_sites": 1, "deleted_sites": 0, "no_reply_sites": 0}

@@ -4,7 +4,7 @@ and its table."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -18,6 +18,7 @@ from bot.scenario.loader import valid_on
 from bot.scenario.schema import SiteRecord
 from bot.store import models as m
 from bot.store.db import Database
+from bot.vocab import FlowOutcome, LetterState
 
 OLD = SiteRecord(key="bj", name="宝鸡市人民政府", group="政府门户网站", base_url="http://old.example/bj",
                  platform="jact", mailboxes=["leader"], valid_to=date(2024, 6, 30))
@@ -39,7 +40,7 @@ def campaign_with(s, record: SiteRecord, name: str) -> tuple[m.Site, m.Campaign]
 
 def letter_in(s, camp: m.Campaign, mailbox: m.Mailbox, **fields) -> m.Letter:
     letter = m.Letter(campaign_id=camp.id, mailbox_id=mailbox.id, state_changed_at=AT,
-                      title="关于公积金提取的咨询", body="您好", **{"state": m.PLANNED, **fields})
+                      title="关于公积金提取的咨询", body="您好", **{"state": LetterState.PLANNED, **fields})
     s.add(letter)
     s.flush()
     return letter
@@ -61,9 +62,9 @@ def test_the_past_campaign_keeps_its_letters_and_platform_after_the_move(tmp_pat
     with db.session() as s:
         old, camp = campaign_with(s, OLD, "2024Q2")
         letter = letter_in(s, camp, old.mailboxes[0], submitted_at=AT)
-        transition(s, letter, m.SUBMITTED, AT, "tracking code 1")
+        transition(s, letter, LetterState.SUBMITTED, AT, "tracking code 1")
         s.commit()
-    before, _ = campaign_rows(db, "2024Q2", WorkCalendar())
+    before, _ = campaign_rows(db, "2024Q2", WorkCalendar(), as_of=AT + timedelta(days=60))
     with db.session() as s:
         new = register_site(s, NEW, 0)
         old_again = register_site(s, OLD, 0)          # the old file, loaded again, is the same row
@@ -74,24 +75,27 @@ def test_the_past_campaign_keeps_its_letters_and_platform_after_the_move(tmp_pat
                                                            ("igi", "http://new.example/bj")]
         letter = s.query(m.Letter).one()
         assert letter.mailbox.site.platform == "jact"
-    after, _ = campaign_rows(db, "2024Q2", WorkCalendar())
+    after, _ = campaign_rows(db, "2024Q2", WorkCalendar(), as_of=AT + timedelta(days=60))
     assert after == before
 
 
 def test_blocked_and_waiting_letters_are_said_in_the_table_and_not_counted_as_no_reply(tmp_path):
     """A submission a firewall kept stopping, and a letter waiting for the inspector: each row
     says so in its status and 备注, and neither is a "no reply"."""
-    from bot.report.rows import STATUS_TEXT, remarks
+    from bot.report.rows import remarks
+    from bot.vocab import STATUS_TEXT
     from bot.report.summary import summarize
 
     db = Database(f"sqlite:///{tmp_path}/t.sqlite3")
     with db.session() as s:
         site, camp = campaign_with(s, OLD.model_copy(update={"mailboxes": ["leader", "mayor"]}), "c")
-        for mb, state, failure in ((site.mailboxes[0], m.SUBMIT_FAILED, "blocked: a firewall or challenge page answered"),
-                                   (site.mailboxes[1], m.NEEDS_INSPECTOR, "needs_inspector: captcha not answered")):
-            letter_in(s, camp, mb, state=state, failure=failure)
+        for mb, state, kind in ((site.mailboxes[0], LetterState.SUBMIT_FAILED, FlowOutcome.BLOCKED),
+                                (site.mailboxes[1], LetterState.NEEDS_INSPECTOR, FlowOutcome.NEEDS_INSPECTOR)):
+            letter = letter_in(s, camp, mb, failure=f"{kind}: ...", failure_kind=kind)
+            transition(s, letter, LetterState.SUBMITTING, AT, "attempt 1")
+            transition(s, letter, state, AT, f"{kind}")
         s.commit()
-    rows, _ = campaign_rows(db, "c", WorkCalendar())
+    rows, _ = campaign_rows(db, "c", WorkCalendar(), as_of=AT + timedelta(days=1))
     assert sorted(r.status for r in rows) == ["blocked", "needs_inspector"]
     for r in rows:
         assert STATUS_TEXT[r.status] in remarks(r)
@@ -109,12 +113,12 @@ def test_an_email_about_an_uncertain_letter_resolves_it_as_sent(tmp_path):
     with db.session() as s:
         site, camp = campaign_with(s, OLD, "c")
         letter = letter_in(s, camp, site.mailboxes[0])
-        transition(s, letter, m.SUBMITTING, at, "attempt 1")
-        transition(s, letter, m.SUBMIT_UNCERTAIN, at, "claim expired")
+        transition(s, letter, LetterState.SUBMITTING, at, "attempt 1")
+        transition(s, letter, LetterState.SUBMIT_UNCERTAIN, at, "claim expired")
         s.commit()
         lifecycle = Lifecycle(WorkCalendar())
         lifecycle.apply(s, letter, later, [], reschedule=False)          # nothing new: stays
-        assert letter.state == m.SUBMIT_UNCERTAIN
+        assert letter.state == LetterState.SUBMIT_UNCERTAIN
         s.add(m.Observation(letter_id=letter.id, channel="email", at=later, outcome="found", replied=True,
                             displayed_reply_at=later, detail={}))
         s.flush()
@@ -123,5 +127,5 @@ def test_an_email_about_an_uncertain_letter_resolves_it_as_sent(tmp_path):
         s.commit()
         s.refresh(letter)
         assert letter.submitted_at == at
-        assert [e.to_state for e in letter.events][-2:] == [m.SUBMITTED, m.REPLIED]
+        assert [e.to_state for e in letter.events][-2:] == [LetterState.SUBMITTED, LetterState.REPLIED]
         assert "resolved from submit_uncertain" in letter.events[-2].reason

@@ -17,7 +17,7 @@ from html import escape as html_escape
 from urllib.parse import urlencode
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright
@@ -25,7 +25,9 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from bot.browser.launch import launch_options
 from bot.scenario.schema import (Captcha, Check, Click, Expect, Extract, Fill, Goto, Request,
-                                 Scenario, Select, WaitFor)
+                                 Scan, Scenario, Select, WaitFor)
+from bot.scenario.times import before, parse_time
+from bot.vocab import FlowOutcome, Marker
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,7 @@ class StepTiming:
 @dataclass
 class FlowResult:
     flow: str
-    # success | rejected | found | not_found | blocked | dry_run | failed | uncertain | needs_inspector
-    outcome: str
+    outcome: FlowOutcome
     values: dict[str, str] = field(default_factory=dict)
     message: str = ""
     failed_step: str | None = None
@@ -186,12 +187,39 @@ class Browser:
                     await context.close()
 
 
+@dataclass
+class _Run:
+    """Where a flow run is: the step, the captcha retries, the one restart after a 419."""
+
+    flow: str
+    steps: list
+    i: int = 0
+    step: Any = None
+    label: str = ""
+    captcha_at: int | None = None
+    captcha_tries: int = 0
+    restarted: bool = False
+
+
+# Outcomes after which the page has nothing more to read.
+_STOPS = (FlowOutcome.REJECTED, FlowOutcome.NOT_FOUND, FlowOutcome.NOT_COVERED, FlowOutcome.BLOCKED,
+          FlowOutcome.UNCERTAIN, FlowOutcome.FAILED)
+
+
+def _label(flow: str, i: int, step) -> str:
+    """A failure names its step: flow, index, operation and what it acts on."""
+    what = step.name or next((getattr(step, a) for a in ("selector", "url", "image", "field", "match")
+                              if getattr(step, a, None)), "")
+    return f"{flow}[{i}] {step.op}" + (f" {what}" if what else "")
+
+
 class FlowRunner:
     """Runs one flow of a scenario on a page."""
 
     def __init__(self, scenario: Scenario, evidence: EvidenceSink, *,
                  captcha: CaptchaAnswerer | None = None, site_name: str = "",
-                 on_step=None, login_marker: str | None = None, login_hint: str = ""):
+                 on_step=None, login_marker: str | None = None, login_hint: str = "",
+                 before_final_click: Callable[[], Awaitable[None]] | None = None):
         self.scenario = scenario
         self.evidence = evidence
         self.captcha = captcha
@@ -201,105 +229,136 @@ class FlowRunner:
         # session is missing or expired, and only the inspector can log in again.
         self.login_marker = login_marker
         self.login_hint = login_hint
+        # Awaited just before the click that sends the letter, every time it is made: the
+        # worker commits that moment, so that a crash after it is known to be "maybe sent".
+        self.before_final_click = before_final_click
 
     def _sel(self, ref: str, variables: dict) -> str:
         return render(self.scenario.selector(ref), variables)
 
     async def run(self, page: Page, flow_name: str, variables: dict[str, Any], *,
                   dry_run: bool = False) -> FlowResult:
-        flow = self.scenario.flows[flow_name]
-        result = FlowResult(flow=flow_name, outcome="failed")
+        """Runs the flow's steps and says how it ended (a FlowOutcome), with the evidence of the
+        page that shows it. Never raises for what a site does; after the final click every end
+        that is not the site's own answer is `uncertain`."""
+        result = FlowResult(flow=flow_name, outcome=FlowOutcome.FAILED)
         # What a flow has read so far is available to its later steps: "{extracted[viewstate]}".
         variables = {**variables, "extracted": result.values}
-        default_timeout = self.scenario.timeout_ms
-        page.set_default_timeout(default_timeout)
-        label = ""
-        steps = flow.steps
-        captcha_at: int | None = None       # index of the last captcha step run
-        captcha_tries = 0
-        restarted = False
-        i = 0
+        page.set_default_timeout(self.scenario.timeout_ms)
+        run = _Run(flow_name, self.scenario.flows[flow_name].steps)
         try:
-            while i < len(steps):
-                step = steps[i]
-                # A failure names its step: flow, index, operation and what it acts on.
-                what = step.name or next((getattr(step, a) for a in ("selector", "url", "image", "field")
-                                          if getattr(step, a, None)), "")
-                label = f"{flow_name}[{i}] {step.op}" + (f" {what}" if what else "")
-                if dry_run and isinstance(step, Click) and step.final:
-                    result.outcome = "dry_run"
-                    await self._keep_page(page, result, f"{flow_name}-before-final")
-                    return result
-                started = time.perf_counter()
-                timeout = step.timeout_ms or default_timeout
-                if isinstance(step, Captcha):
-                    captcha_at = i
-                outcome = await self._step(page, step, variables, result, timeout, label)
-                timing = StepTiming(i, step.op, step.name or getattr(step, "selector", "") or getattr(step, "url", ""),
-                                    (time.perf_counter() - started) * 1000)
-                result.timings.append(timing)
-                if self.on_step:
-                    self.on_step(timing)
-                if isinstance(step, Click) and step.final:
-                    result.final_clicked = True
-                if isinstance(step, (Goto, Request, Click)):
-                    await self._diagnose(page, label)
-                i += 1
-                if outcome == "captcha_wrong":
-                    # The site refused the answer and took nothing: a new image, a new answer.
-                    retries = steps[captcha_at].retries if captcha_at is not None else 0
-                    if captcha_at is not None and captcha_tries < retries:
-                        captcha_tries += 1
-                        result.final_clicked = False
-                        await self._keep_page(page, result, f"{flow_name}-captcha-wrong-{captcha_tries}")
-                        again = steps[captcha_at]
-                        if again.refresh:
-                            await page.locator(self._sel(again.refresh, variables)).first.click(timeout=timeout)
-                        i = (next(k for k, st in enumerate(steps) if st.name == again.retry_from)
-                             if again.retry_from else captcha_at)
-                        continue
-                    outcome = "rejected"
-                elif outcome == "expired":
-                    # The site's session expired before the form was sent (HTTP 419): it took
-                    # nothing, so the flow starts again from its first page, once.
-                    await self._keep_page(page, result, f"{flow_name}-expired")
-                    if restarted:
-                        raise StepFailed(label, "the site's session expired again after a reload")
-                    restarted = True
-                    result.final_clicked = False
-                    result.values.clear()
-                    captcha_at, i = None, 0
-                    continue
-                if outcome is not None:
-                    result.outcome = outcome
-                    if outcome in ("rejected", "not_found", "blocked"):
-                        # Nothing more to read on this page: keep it and stop.
-                        await self._keep_page(page, result, f"{flow_name}-{outcome}")
-                        return result
-            if result.outcome == "failed":      # no expect step decided: the flow ran through
-                result.outcome = "success"
-            await self._keep_page(page, result, f"{flow_name}-{result.outcome}")
+            await self._steps(page, run, variables, result, dry_run)
             return result
         except Blocked as e:
-            # A firewall or challenge page: not the site's answer to the letter. After the final
-            # click the letter's fate is unknown all the same.
-            result.outcome = "uncertain" if result.final_clicked else "blocked"
-            result.message, result.failed_step = e.reason, e.step
+            # A firewall or challenge page: not the site's answer to the letter.
+            result.outcome, result.message, result.failed_step = FlowOutcome.BLOCKED, e.reason, e.step
         except NeedsInspector as e:
-            result.outcome, result.message, result.failed_step = "needs_inspector", str(e), label
+            result.outcome, result.message, result.failed_step = FlowOutcome.NEEDS_INSPECTOR, str(e), run.label
         except StepFailed as e:
-            result.outcome = "uncertain" if result.final_clicked else "failed"
             result.message, result.failed_step, result.transient = e.reason, e.step, e.transient
         except (PlaywrightTimeout, PlaywrightError, asyncio.TimeoutError) as e:
-            result.outcome = "uncertain" if result.final_clicked else "failed"
-            result.message = _first_line(str(e))
-            result.failed_step = label
+            result.message, result.failed_step = _first_line(str(e)), run.label
             # A page that did not come (net::ERR_..., a navigation timeout) may come next time.
-            result.transient = "net::ERR_" in result.message or isinstance(step, (Goto, Request))
-            await self._diagnose_quietly(page, label, result)
-        await self._keep_page(page, result, f"{flow_name}-{result.outcome}" if result.outcome in ("blocked", "needs_inspector")
-                              else f"{flow_name}-failed", best_effort=True)
+            result.transient = "net::ERR_" in result.message or isinstance(run.step, (Goto, Request))
+            await self._diagnose_quietly(page, run.label, result)
+        if result.final_clicked:
+            # Whatever stopped the flow (a login page, a challenge, a timeout), the letter may
+            # have reached the site: its fate is unknown, and it is never sent again.
+            result.message = f"{result.outcome}: {result.message}" if result.outcome != FlowOutcome.FAILED else result.message
+            result.outcome = FlowOutcome.UNCERTAIN
+        await self._keep_page(page, result, f"{flow_name}-{result.outcome}", best_effort=True)
         return result
+
+    async def _steps(self, page: Page, run: "_Run", variables: dict, result: FlowResult, dry_run: bool) -> None:
+        """The step loop: each step in turn, the site's answers to them acted on."""
+        while run.i < len(run.steps):
+            step = run.step = run.steps[run.i]
+            run.label = _label(run.flow, run.i, step)
+            final = isinstance(step, Click) and step.final
+            if final and dry_run:
+                result.outcome = FlowOutcome.DRY_RUN
+                await self._keep_page(page, result, f"{run.flow}-before-final")
+                return
+            if isinstance(step, Captcha):
+                run.captcha_at = run.i
+            if final and self.before_final_click is not None:
+                await self.before_final_click()
+            marker = await self._timed(page, step, variables, result, run)
+            if final:
+                result.final_clicked = True
+            if isinstance(step, (Goto, Request, Click)):
+                await self._diagnose(page, run.label)
+            run.i += 1
+            if marker == Marker.CAPTCHA_WRONG:
+                if await self._captcha_again(page, run, variables, result):
+                    continue
+                marker = Marker.REJECTED
+            elif marker == Marker.EXPIRED:
+                await self._start_again(page, run, result)
+                continue
+            if marker is not None:
+                result.outcome = self._outcome(run.flow, marker, step, result)
+                if result.outcome in _STOPS:
+                    # Nothing more to read on this page: keep it and stop.
+                    await self._keep_page(page, result, f"{run.flow}-{result.outcome}")
+                    return
+        if result.outcome == FlowOutcome.FAILED:      # no expect step decided: the flow ran through
+            result.outcome = FlowOutcome.SUCCESS
+        await self._keep_page(page, result, f"{run.flow}-{result.outcome}")
+
+    async def _timed(self, page: Page, step, variables: dict, result: FlowResult, run: "_Run"):
+        started = time.perf_counter()
+        marker = await self._step(page, step, variables, result, step.timeout_ms or self.scenario.timeout_ms, run.label)
+        timing = StepTiming(run.i, step.op, step.name or getattr(step, "selector", "") or getattr(step, "url", ""),
+                            (time.perf_counter() - started) * 1000)
+        result.timings.append(timing)
+        if self.on_step:
+            self.on_step(timing)
+        return marker
+
+    async def _captcha_again(self, page: Page, run: "_Run", variables: dict, result: FlowResult) -> bool:
+        """The site refused the captcha answer and took nothing: a new image, a new answer, up to
+        the captcha step's `retries`. False when no try is left (the flow ends as rejected)."""
+        if run.captcha_at is None:
+            return False
+        again = run.steps[run.captcha_at]
+        if run.captcha_tries >= again.retries:
+            return False
+        run.captcha_tries += 1
+        result.final_clicked = False
+        await self._keep_page(page, result, f"{run.flow}-captcha-wrong-{run.captcha_tries}")
+        if again.refresh:
+            await page.locator(self._sel(again.refresh, variables)).first.click(
+                timeout=again.timeout_ms or self.scenario.timeout_ms)
+        run.i = (next(k for k, st in enumerate(run.steps) if st.name == again.retry_from)
+                 if again.retry_from else run.captcha_at)
+        return True
+
+    async def _start_again(self, page: Page, run: "_Run", result: FlowResult) -> None:
+        """The site's session expired before the form was sent (HTTP 419): it took nothing, so
+        the flow starts again from its first page, once."""
+        await self._keep_page(page, result, f"{run.flow}-expired")
+        if run.restarted:
+            raise StepFailed(run.label, "the site's session expired again after a reload")
+        run.restarted = True
+        result.final_clicked = False
+        result.values.clear()
+        run.captcha_at, run.i = None, 0
+
+    @staticmethod
+    def _outcome(flow: str, marker: "Marker | FlowOutcome", step, result: FlowResult) -> FlowOutcome:
+        """What a marker means for this flow. In a list flow, a `not_found` marker proves the
+        letter absent only on the site's own search for it; after the final click, the site's
+        error page does not say whether the letter was taken."""
+        if isinstance(marker, FlowOutcome):           # a scan decides for itself
+            return marker
+        if marker == Marker.NOT_FOUND and flow == "list" and not getattr(step, "site_search", False):
+            result.message = "the list page does not show the letter, and nothing says it reached back to it"
+            return FlowOutcome.NOT_COVERED
+        if marker == Marker.FAILED and result.final_clicked:
+            return FlowOutcome.UNCERTAIN
+        return FlowOutcome(marker.value)
+
 
     async def _diagnose(self, page: Page, label: str) -> None:
         """After a navigation: is this a firewall/challenge page, or the login page?"""
@@ -324,11 +383,10 @@ class FlowRunner:
         try:
             await self._diagnose(page, label)
         except Blocked as e:
-            result.outcome = "uncertain" if result.final_clicked else "blocked"
+            result.outcome = FlowOutcome.BLOCKED
             result.message = f"{e.reason}; {result.message}"
         except NeedsInspector as e:
-            if not result.final_clicked:
-                result.outcome, result.message = "needs_inspector", str(e)
+            result.outcome, result.message = FlowOutcome.NEEDS_INSPECTOR, str(e)
 
     async def _step(self, page: Page, step, variables, result: FlowResult, timeout: int, label: str):
         if isinstance(step, Goto):
@@ -361,6 +419,8 @@ class FlowRunner:
             await self._extract(page, step, variables, result, timeout, label)
         elif isinstance(step, Expect):
             return await self._expect(page, step, variables, result, timeout, label)
+        elif isinstance(step, Scan):
+            return await self._scan(page, step, variables, result, timeout, label)
         return None
 
     async def _request(self, page: Page, step: Request, variables, timeout: int, label: str):
@@ -451,11 +511,72 @@ class FlowRunner:
                                     f"within {timeout} ms; page title {await _title(page)!r}") from None
         for name, loc in locators.items():
             if await loc.count():
-                if name in ("rejected", "blocked", "captcha_wrong"):
+                if name in (Marker.REJECTED, Marker.BLOCKED, Marker.CAPTCHA_WRONG, Marker.FAILED):
+                    # The site's own words are the reason recorded.
                     text = await loc.first.text_content() or ""
                     result.message = " ".join(text.split())
                 return name
         raise StepFailed(label, "a marker appeared and vanished")
+
+    async def _scan(self, page: Page, step: Scan, variables, result: FlowResult, timeout: int, label: str):
+        """A list read page by page until the letter's row, a row older than the letter, the end
+        of the list, or `max_pages` (see `Scan`). Says what it read in `result.message`."""
+        since = variables.get("since")
+        formats = self.scenario.time_formats.row_time
+        for page_no in range(1, step.max_pages + 1):
+            await self._list_ready(page, step, variables, timeout, label)
+            if await page.locator(self._sel(step.match, variables)).count():
+                result.message = f"found on page {page_no}"
+                return FlowOutcome.FOUND
+            texts = await page.locator(self._sel(step.rows, variables)).locator(
+                self._sel(step.row_time, variables)).all_text_contents()
+            older = [t for t in texts if since is not None and before(parse_time(t, formats), since)]
+            if older:
+                result.message = (f"not on the {page_no} page(s) read back to a row of {' '.join(older[0].split())}, "
+                                  "older than the letter")
+                return FlowOutcome.NOT_FOUND
+            if not await self._next_page(page, step, variables, page_no, timeout, label):
+                result.message = f"not on the {page_no} page(s) of the list, read to its end"
+                return FlowOutcome.NOT_FOUND
+        result.message = (f"not on the first {step.max_pages} page(s), all newer than the letter: "
+                          "the list was not read back to it")
+        return FlowOutcome.NOT_COVERED
+
+    async def _list_ready(self, page: Page, step: Scan, variables, timeout: int, label: str) -> None:
+        ready = step.ready or ", ".join(self._sel(x, variables) for x in (step.rows, step.empty) if x)
+        try:
+            await page.locator(self._sel(ready, variables)).first.wait_for(state="attached", timeout=timeout)
+        except PlaywrightTimeout:
+            raise StepFailed(label, f"the list did not appear ({ready!r}) within {timeout} ms; "
+                                    f"page title {await _title(page)!r}") from None
+
+    async def _next_page(self, page: Page, step: Scan, variables, page_no: int, timeout: int, label: str) -> bool:
+        """Goes to page `page_no + 1`; False at the end of the list."""
+        if step.page_url:
+            if not await page.locator(self._sel(step.rows, variables)).count():
+                return False            # an empty page: the list ended
+            url = render(step.page_url, {**variables, "page": page_no + 1})
+        else:
+            nxt = page.locator(self._sel(step.next, variables)) if step.next else None
+            if nxt is None or not await nxt.count():
+                return False
+            href = await nxt.first.get_attribute("href")
+            if href and not href.startswith(("#", "javascript:")):
+                url = await nxt.first.evaluate("a => a.href")     # resolved against the page
+            else:
+                # A button drawn by a script: click, and wait for the first row to be redrawn.
+                row = page.locator(self._sel(step.rows, variables)).first
+                handle, html = await row.element_handle(timeout=timeout), await row.inner_html(timeout=timeout)
+                await nxt.first.click(timeout=timeout)
+                await page.wait_for_function("([el, html]) => !el.isConnected || el.innerHTML !== html",
+                                             arg=[handle, html], timeout=timeout)
+                await self._diagnose(page, label)
+                return True
+        response = await page.goto(url, timeout=timeout, wait_until="domcontentloaded")
+        if response is not None and response.status >= 400:
+            raise StepFailed(label, f"HTTP {response.status} from {response.url}", transient=response.status >= 500)
+        await self._diagnose(page, label)
+        return True
 
     async def _keep_page(self, page: Page, result: FlowResult, step: str, best_effort: bool = False) -> None:
         """HTML always; the screenshot only when this exact HTML has not been photographed

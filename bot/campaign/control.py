@@ -32,12 +32,13 @@ from bot.errors import ConfigError, UserError
 from bot.scenario.loader import load_site, scenario_for
 from bot.store import models as m
 from bot.store.db import Database
+from bot.vocab import LetterState
 
 RUNNING = "running"
 STOPPED = "stopped"
 SOURCE = "campaign_file"
 # Letters without a verdict yet: past their deadline they count as overdue in `status`.
-UNANSWERED = (m.SUBMITTED, m.OVERDUE, m.NEVER_VISIBLE)
+UNANSWERED = (LetterState.SUBMITTED, LetterState.OVERDUE, LetterState.NEVER_VISIBLE)
 
 
 @dataclass(frozen=True)
@@ -286,7 +287,7 @@ def campaign_status(db: Database, name: str | None, now: datetime, calendar: Wor
         camps = [get_campaign(s, name)] if name else list(s.scalars(select(m.Campaign).order_by(m.Campaign.id)))
         out = []
         for c in camps:
-            counts = dict.fromkeys(m.LETTER_STATES, 0)
+            counts = dict.fromkeys(tuple(LetterState), 0)
             for state, n in s.execute(select(m.Letter.state, func.count()).where(m.Letter.campaign_id == c.id)
                                       .group_by(m.Letter.state)):
                 counts[state] = n

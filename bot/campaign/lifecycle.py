@@ -17,6 +17,7 @@ from bot.calendar import WorkCalendar
 from bot.campaign.derive import ReplyFinding, Seen, derive
 from bot.clock import SHANGHAI, local
 from bot.store import models as m
+from bot.vocab import SENT_STATES, Channel, LetterState, ReplyKind
 
 
 def deadline_of(calendar: WorkCalendar, submitted_at: datetime, campaign: m.Campaign) -> datetime:
@@ -95,54 +96,70 @@ class Lifecycle:
 
     def apply(self, s: Session, letter: m.Letter, now: datetime, evidence: list[m.EvidenceFile],
               poll_done: bool = False, reschedule: bool = True) -> None:
-        """Re-derive the letter's replies and state from all its observations (after a poll, or
-        after `bot.mail.channel.sync_mail` added an email observation). `poll_done`: a reply
-        was seen, stop polling. `reschedule=False` keeps the letter's next poll where it was
-        (an observation that did not come from a poll of the site)."""
-        if letter.state == m.SUBMIT_UNCERTAIN:
-            if not any(o.channel == "email" for o in letter.observations):
+        """Re-derive the letter's replies and state from all its observations (after a poll, an
+        email, a record by hand). `poll_done`: a reply was seen, stop polling.
+        `reschedule=False` keeps the letter's next poll where it was (an observation that did
+        not come from a poll of the site).
+
+        The state follows the evidence both ways: a letter confirmed deleted, or never visible,
+        that is seen again becomes submitted again (the earlier misses stay in the record)."""
+        if letter.state == LetterState.SUBMIT_UNCERTAIN:
+            if not any(o.channel == Channel.EMAIL for o in letter.observations):
                 return
             # An email from the site about this very letter (matched by its own reply address,
             # code or title) proves it arrived: the submission is resolved, never repeated.
-            letter.submitted_at = next((e.at for e in reversed(letter.events) if e.to_state == m.SUBMITTING), now)
-            letter.failure = None
-            transition(s, letter, m.SUBMITTED, now, "an email from the site about this letter shows it "
+            letter.submitted_at = claim_time(letter) or now
+            letter.failure = letter.failure_kind = None
+            transition(s, letter, LetterState.SUBMITTED, now, "an email from the site about this letter shows it "
                        "arrived (resolved from submit_uncertain)", evidence)
-        seen = [Seen(channel=o.channel, at=o.at, outcome=o.outcome, replied=o.replied,
-                     displayed_at=o.displayed_reply_at, date_only=o.displayed_date_only,
-                     ack=bool(o.detail.get("ack")), id=o.id, flags=tuple(o.detail.get("flags", ())))
-                for o in letter.observations]
-        d = derive(seen, letter.submitted_at)
+        if letter.state not in SENT_STATES:
+            return
+        d = derive(seen_of(letter.observations), letter.submitted_at)
         if d.ack is not None:
             # Kept as a Reply of kind "ack": the report flags ack_only with it.
-            _keep_reply(s, letter, d.ack, "ack", list(d.ack.flags))
+            _keep_reply(s, letter, d.ack, ReplyKind.ACK, list(d.ack.flags))
         if d.reply is not None:
-            _keep_reply(s, letter, d.reply, "answer", d.flags)
-            if letter.state != m.REPLIED:
-                transition(s, letter, m.REPLIED, now, f"reply seen on {d.reply.channel}", evidence)
-            if poll_done:
-                letter.next_poll_at = None
-                return
-        elif d.deleted_at is not None:
-            if letter.state != m.DELETED:
-                transition(s, letter, m.DELETED, now,
-                           "the letter, seen before, was not found by two consecutive polls at least 1 hour apart",
-                           evidence)
+            _keep_reply(s, letter, d.reply, ReplyKind.ANSWER, d.flags)
+        deadline = deadline_of(self.calendar, letter.submitted_at, letter.campaign)
+        target, why = self._state(d, now, deadline)
+        if target != letter.state:
+            transition(s, letter, target, now, why, evidence)
+        if target == LetterState.REPLIED and poll_done:
             letter.next_poll_at = None
-            return
-        elif not d.ever_found and letter.state == m.SUBMITTED:
-            misses = [o for o in letter.observations if o.outcome == "not_found"]
-            if len(misses) >= 2 and misses[-1].at - misses[0].at >= timedelta(hours=1):
-                transition(s, letter, m.NEVER_VISIBLE, now, "never found by a query after submission", evidence)
-        if letter.state in (m.SUBMITTED, m.NEVER_VISIBLE) and d.reply is None:
-            deadline = deadline_of(self.calendar, letter.submitted_at, letter.campaign)
-            if now > deadline and letter.state == m.SUBMITTED:
-                transition(s, letter, m.OVERDUE, now, f"no reply by the deadline {deadline:%Y-%m-%d %H:%M}")
-        if reschedule:
-            letter.next_poll_at = self.poll_policy.next_after(now, overdue=letter.state == m.OVERDUE)
+        elif reschedule:
+            # Past the deadline, or confirmed deleted, a letter is still looked at once a day: a
+            # late reply is a reply, and a letter that comes back takes the verdict with it.
+            slow = target == LetterState.DELETED or now > deadline
+            letter.next_poll_at = self.poll_policy.next_after(now, overdue=slow)
+
+    @staticmethod
+    def _state(d, now: datetime, deadline: datetime) -> tuple[LetterState, str]:
+        if d.reply is not None:
+            return LetterState.REPLIED, f"reply seen on {d.reply.channel}"
+        if d.deleted_at is not None:
+            return LetterState.DELETED, ("the letter, seen before, was not found by two consecutive covered "
+                                         "looks at least 1 hour apart")
+        if d.never_visible:
+            return LetterState.NEVER_VISIBLE, "never found by the site's query or list after submission"
+        if now > deadline:
+            return LetterState.OVERDUE, f"no reply by the deadline {local(deadline):%Y-%m-%d %H:%M}"
+        return LetterState.SUBMITTED, "seen again" if d.ever_found else "watched again"
 
 
-def _keep_reply(s: Session, letter: m.Letter, found: ReplyFinding, kind: str, flags: list) -> m.Reply:
+def claim_time(letter: m.Letter) -> datetime | None:
+    """When the letter was last claimed for submission: the best bound of when it was sent."""
+    return next((e.at for e in reversed(letter.events) if e.to_state == LetterState.SUBMITTING), None)
+
+
+def seen_of(observations) -> list[Seen]:
+    """The derivation's view of stored observations."""
+    return [Seen(channel=o.channel, at=o.at, outcome=o.outcome, replied=o.replied,
+                 displayed_at=o.displayed_reply_at, date_only=o.displayed_date_only,
+                 ack=bool((o.detail or {}).get("ack")), id=o.id, flags=tuple((o.detail or {}).get("flags", ())))
+            for o in observations]
+
+
+def _keep_reply(s: Session, letter: m.Letter, found: ReplyFinding, kind: ReplyKind, flags: list) -> m.Reply:
     """The letter's one Reply row for this channel and kind, brought up to date."""
     row = next((r for r in letter.replies if r.channel == found.channel and r.kind == kind), None)
     if row is None:

@@ -23,7 +23,7 @@ from bot.browser.captcha import site_answerer
 from bot.browser.engine import Browser, CaptchaAnswerer, FlowResult, FlowRunner
 from bot.login import SessionStore
 from bot.calendar import WorkCalendar
-from bot.campaign.lifecycle import Lifecycle, PollPolicy, transition
+from bot.campaign.lifecycle import Lifecycle, PollPolicy, claim_time, transition
 from bot.clock import Clock, aware, local
 from bot.accounts import Identity
 from bot.letters import LetterWriter, reply_token
@@ -31,28 +31,33 @@ from bot.scenario.schema import Scenario, SiteRecord
 from bot.store import models as m
 from bot.store.db import Database
 from bot.store.evidence import EvidenceStore
+from bot.scenario.times import parse_time
+from bot.scenario.variables import LETTER_FIELDS
+from bot.vocab import Channel, Flag, FlowOutcome, LetterState, Outcome, SiteStatus
 
 LEASE = timedelta(minutes=10)
 # A submission that failed before the final click (a page that did not load, a firewall's
 # challenge) is tried again later, each time waiting twice as long; nothing was sent.
 MAX_SUBMIT_ATTEMPTS = 8
 RETRY_AFTER = timedelta(minutes=15)
-OPEN_STATES = (m.SUBMITTED, m.OVERDUE, m.NEVER_VISIBLE)
+# Letters still watched (a deleted one too: it may come back, and the verdict with it).
+OPEN_STATES = (LetterState.SUBMITTED, LetterState.OVERDUE, LetterState.NEVER_VISIBLE, LetterState.DELETED)
 # A failed letter with a `planned_at` is due again then; without one it has failed for good.
-SUBMITTABLE = (m.PLANNED, m.SUBMIT_FAILED)
-EPOCH_UNITS = {"epoch_ms": 1000, "epoch_s": 1}     # JSON services' Unix times
+SUBMITTABLE = (LetterState.PLANNED, LetterState.SUBMIT_FAILED)
 # An interrupted submission is looked for on the public list this many times, this far apart.
 UNCERTAIN_LOOKS = 3
 UNCERTAIN_EVERY = timedelta(minutes=30)
 
 
-def watch_flow(letter: m.Letter, scenario: Scenario) -> tuple[str, str]:
+def watch_flow(letter: m.Letter, scenario: Scenario) -> tuple[str, Channel]:
     """(flow, channel) to watch a letter: its query page, or the public list when the query
-    needs a password the letter never got (found on the list after an interrupted submission)."""
-    needs_password = any("{password}" in str(step.model_dump()) for step in scenario.flows["query"].steps)
-    if needs_password and not letter.password and "list" in scenario.flows:
-        return "list", "site_list"
-    return "query", "site_query"
+    needs a code or password the letter never got (a board without codes; a letter found on
+    the list after an interrupted submission)."""
+    query = str(scenario.flows["query"].model_dump())
+    missing = ("{password}" in query and not letter.password) or ("{tracking_code}" in query and not letter.tracking_code)
+    if missing and "list" in scenario.flows:
+        return "list", Channel.SITE_LIST
+    return "query", Channel.SITE_QUERY
 
 
 @dataclass
@@ -64,39 +69,25 @@ class Target:
     proxy: "Callable[[], dict] | None" = None
 
 
-def parse_displayed_time(raw: str, formats: list[str]) -> tuple[datetime | None, bool]:
-    """(time, date_only) from a site's displayed reply time; naive means Asia/Shanghai."""
-    raw = raw.strip()
-    for fmt in formats:
-        if fmt in EPOCH_UNITS:
-            if raw.isdigit():
-                return datetime.fromtimestamp(int(raw) / EPOCH_UNITS[fmt], tz=timezone.utc), False
-            continue
-        try:
-            value = datetime.strptime(raw, fmt)
-        except ValueError:
-            continue
-        return aware(value), "%H" not in fmt
-    return None, False
-
-
 def flow_variables(letter: m.Letter, target: Target) -> dict:
-    """What a flow's templates can use: {base_url}, {mailbox}, {letter.title}, {password}, ...
+    """What a flow's templates can use (bot.scenario.variables): {base_url}, {mailbox},
+    {letter.title}, {password}, ... and, for the engine, `since`: when the letter was sent (or,
+    before that is known, claimed), which a list scan reads back to.
 
     `letter` may be a transient row (a dry run or a check sends nothing and stores nothing)."""
     sc = target.scenario
-    w = letter.writer or {}
+    w = dict(letter.writer or {})
+    w["title"], w["body"], w["category"] = letter.title, letter.body, letter.category
+    w["category_value"] = sc.categories.get(letter.category, letter.category)
     return {
         "base_url": target.record.base_url.rstrip("/"),
         "mailbox": letter.mailbox.kind,
         "site": SimpleNamespace(name=target.record.name, host_unit=target.record.host_unit),
-        "letter": SimpleNamespace(title=letter.title, body=letter.body, category=letter.category,
-                                  category_value=sc.categories.get(letter.category, letter.category),
-                                  name=w.get("name", ""), phone=w.get("phone", ""),
-                                  email=w.get("email", ""), password=w.get("password", "")),
+        "letter": SimpleNamespace(**{f: w.get(f, "") for f in LETTER_FIELDS}),
         "values": SimpleNamespace(**sc.values),
         "tracking_code": letter.tracking_code or "",
         "password": letter.password or w.get("password", ""),
+        "since": letter.submitted_at or (claim_time(letter) if letter.id else None),
     }
 
 
@@ -155,7 +146,7 @@ class CampaignWorker:
                     email = (ident.address_for(token, target.scenario.limits.email_forbidden)
                              if ident is not None else content.email)
                     due = planned_for(target, mb.kind)
-                    letter = m.Letter(campaign_id=campaign.id, mailbox_id=mb.id, seq=0, state=m.PLANNED,
+                    letter = m.Letter(campaign_id=campaign.id, mailbox_id=mb.id, seq=0, state=LetterState.PLANNED,
                                       state_changed_at=self.clock.now(), category=content.category, title=content.title,
                                       body=content.body, planned_at=due, reply_token=token,
                                       writer={"name": content.name, "phone": content.phone,
@@ -165,7 +156,7 @@ class CampaignWorker:
                     s.add(letter)
                     s.flush()
                     s.add(m.LetterEvent(letter_id=letter.id, at=self.clock.now(), from_state=None,
-                                        to_state=m.PLANNED, reason=f"planned for {local(due):%Y-%m-%d %H:%M}"))
+                                        to_state=LetterState.PLANNED, reason=f"planned for {local(due):%Y-%m-%d %H:%M}"))
                     created += 1
             s.commit()
         return created
@@ -212,77 +203,131 @@ class CampaignWorker:
 
     # -- submission --------------------------------------------------------------------
     async def submit(self, letter_id: int, *, on_step=None, trace_path: str | None = None) -> str:
-        """Claims and submits one letter; `on_step` and `trace_path` serve `replay --submit`."""
+        """Claims and submits one letter; `on_step` and `trace_path` serve `replay --submit`.
+
+        Never twice: the claim is committed before anything is opened, and the moment before
+        the final click is committed before the click (`final_click_at`). Anything that goes
+        wrong before that moment releases the claim (nothing was sent); after it, the letter
+        is `submit_uncertain` unless the site answered."""
+        if not self._claim(letter_id):
+            return "not_claimed"
+        clicked = False
+
+        async def before_final_click() -> None:
+            nonlocal clicked
+            with self.db.session() as s:
+                s.execute(update(m.Letter).where(m.Letter.id == letter_id).values(final_click_at=self.clock.now()))
+                s.commit()
+            clicked = True
+
+        try:
+            with self.db.session() as s:
+                letter = s.get(m.Letter, letter_id)
+                target = self.targets[letter.mailbox.site_id]
+                variables = flow_variables(letter, target)
+            runner = self.runner(target, on_step=on_step, before_final_click=before_final_click)
+            async with self.browser.page(trace_path=trace_path, storage_state=self.login_state(target),
+                                         proxy=target.proxy() if target.proxy else None) as page:
+                result = await runner.run(page, "submit", variables)
+        except Exception as e:       # ours (a hook, a file, the database), not the site's answer
+            return self._broke_off(letter_id, clicked, f"{type(e).__name__}: {e}")
+        return self._record_submission(letter_id, result, variables)
+
+    def _claim(self, letter_id: int) -> bool:
+        """Only a planned (or failed-before-the-final-click) letter can be taken, and only by one
+        worker: the UPDATE's WHERE is the lock. Committed before anything is opened."""
         now = self.clock.now()
         with self.db.session() as s:
-            # The claim: only a planned (or failed-before-the-final-click) letter can be taken,
-            # and only by one worker: the UPDATE's WHERE is the lock.
             before = s.scalar(select(m.Letter.state).where(m.Letter.id == letter_id))
             claimed = s.execute(update(m.Letter).where(
-                m.Letter.id == letter_id, m.Letter.state.in_((m.PLANNED, m.SUBMIT_FAILED)),
-            ).values(state=m.SUBMITTING, lease_until=now + LEASE, attempts=m.Letter.attempts + 1,
-                     state_changed_at=now)).rowcount
+                m.Letter.id == letter_id, m.Letter.state.in_(SUBMITTABLE),
+            ).values(state=LetterState.SUBMITTING, lease_until=now + LEASE, attempts=m.Letter.attempts + 1,
+                     final_click_at=None, state_changed_at=now)).rowcount
             if not claimed:
-                return "not_claimed"
-            letter = s.get(m.Letter, letter_id)
-            s.add(m.LetterEvent(letter_id=letter_id, at=now, from_state=before, to_state=m.SUBMITTING,
-                                reason=f"attempt {letter.attempts}"))
+                return False
+            attempts = s.scalar(select(m.Letter.attempts).where(m.Letter.id == letter_id))
+            s.add(m.LetterEvent(letter_id=letter_id, at=now, from_state=before, to_state=LetterState.SUBMITTING,
+                                reason=f"attempt {attempts}"))
             s.commit()
-            target = self.targets[letter.mailbox.site_id]
-            variables = flow_variables(letter, target)
+        return True
 
-        runner = self.runner(target, on_step=on_step)
-        async with self.browser.page(trace_path=trace_path, storage_state=self.login_state(target),
-                                     proxy=target.proxy() if target.proxy else None) as page:
-            result = await runner.run(page, "submit", variables)
+    def _broke_off(self, letter_id: int, clicked: bool, error: str) -> str:
+        """The submission stopped on an error of ours. Before the final click nothing was sent:
+        the claim is released and the letter is due again later (the attempt counts). After it,
+        the letter may have gone: `submit_uncertain`, never resubmitted."""
+        at = self.clock.now()
+        with self.db.session() as s:
+            letter = s.get(m.Letter, letter_id)
+            letter.lease_until = None
+            letter.failure = error
+            if clicked:
+                letter.failure_kind = FlowOutcome.UNCERTAIN
+                transition(s, letter, LetterState.SUBMIT_UNCERTAIN, at,
+                           f"after the final click: {error} (never resubmitted)")
+            else:
+                letter.failure_kind = FlowOutcome.FAILED
+                if letter.attempts < MAX_SUBMIT_ATTEMPTS:
+                    letter.planned_at = at + RETRY_AFTER * 2 ** (letter.attempts - 1)
+                    transition(s, letter, LetterState.PLANNED, at, f"{error}; nothing was sent, "
+                               f"tried again at {local(letter.planned_at):%Y-%m-%d %H:%M}")
+                else:
+                    letter.planned_at = None
+                    transition(s, letter, LetterState.SUBMIT_FAILED, at, f"{error}; nothing was sent; "
+                               f"{letter.attempts} attempts, no more")
+            s.commit()
+            self.on_event("submit_error", letter)
+            return letter.state
 
+    def _record_submission(self, letter_id: int, result: FlowResult, variables: dict) -> str:
         at = self.clock.now()
         with self.db.session() as s:
             letter = s.get(m.Letter, letter_id)
             evidence = self._keep(s, letter_id, result)
             letter.lease_until = None
+            letter.captcha_by = result.captcha_by
             captcha_note = f"; captcha answered by {result.captcha_by}" if result.captcha_by else ""
-            if result.outcome == "success":
+            if result.outcome == FlowOutcome.SUCCESS:
                 letter.tracking_code = result.values.get("tracking_code")
                 letter.password = result.values.get("password") or (variables["password"] or None)
                 letter.submitted_at = at
-                letter.failure = None
-                letter.captcha_by = result.captcha_by
+                letter.failure = letter.failure_kind = None
                 letter.next_poll_at = self.poll_policy.next_after(at)
-                transition(s, letter, m.SUBMITTED, at,
-                           f"tracking code {letter.tracking_code}{captcha_note}", evidence)
-            elif result.outcome == "uncertain":
-                letter.captcha_by = result.captcha_by
-                transition(s, letter, m.SUBMIT_UNCERTAIN, at,
-                           f"after the final click: {result.message} (at {result.failed_step})", evidence)
-            elif result.outcome == "needs_inspector":
-                letter.failure = f"needs_inspector: {result.message}"
-                transition(s, letter, m.NEEDS_INSPECTOR, at, result.message, evidence)
+                transition(s, letter, LetterState.SUBMITTED, at,
+                           f"tracking code {letter.tracking_code or '(none given)'}{captcha_note}", evidence)
+            elif result.outcome == FlowOutcome.UNCERTAIN:
+                letter.failure, letter.failure_kind = result.message, FlowOutcome.UNCERTAIN
+                transition(s, letter, LetterState.SUBMIT_UNCERTAIN, at,
+                           f"after the final click: {result.message} (at {result.failed_step}; never resubmitted)",
+                           evidence)
+            elif result.outcome == FlowOutcome.NEEDS_INSPECTOR:
+                letter.failure, letter.failure_kind = result.message, FlowOutcome.NEEDS_INSPECTOR
+                transition(s, letter, LetterState.NEEDS_INSPECTOR, at, result.message, evidence)
             else:
-                if result.outcome == "rejected":
+                if result.outcome == FlowOutcome.REJECTED:
                     reason = f"rejected by the site: {result.message}"
                 else:
                     reason = f"{result.outcome}: {result.message} (at {result.failed_step})"
-                retry = ((result.outcome == "blocked" or result.outcome == "failed" and result.transient)
+                retry = ((result.outcome == FlowOutcome.BLOCKED or result.outcome == FlowOutcome.FAILED and result.transient)
                          and letter.attempts < MAX_SUBMIT_ATTEMPTS)
-                letter.failure = reason
+                letter.failure, letter.failure_kind = reason, FlowOutcome(result.outcome)
                 letter.planned_at = at + RETRY_AFTER * 2 ** (letter.attempts - 1) if retry else None
                 if retry:
                     reason += f"; nothing was sent, tried again at {local(letter.planned_at):%Y-%m-%d %H:%M}"
-                transition(s, letter, m.SUBMIT_FAILED, at, reason, evidence)
+                transition(s, letter, LetterState.SUBMIT_FAILED, at, reason, evidence)
             s.commit()
             self.on_event("submit", letter)
             return letter.state
 
     async def _look_for(self, letter_id: int, target: Target, variables: dict) -> str:
         """A letter whose submission was interrupted: is it on the site's public list (by its
-        title, which is unique)? Found: it was sent, and is watched from now on. Not found after
-        UNCERTAIN_LOOKS looks: it stays `submit_uncertain` for the inspector. Never resubmitted."""
+        title or content marker, which is unique)? Found: it was sent, and is watched from now
+        on. Not found after UNCERTAIN_LOOKS looks: it stays `submit_uncertain` for the
+        inspector. Never resubmitted. Every look is kept as an observation."""
         if "list" not in target.scenario.flows:
             with self.db.session() as s:
                 letter = s.get(m.Letter, letter_id)
                 letter.next_poll_at = None
-                transition(s, letter, m.SUBMIT_UNCERTAIN, self.clock.now(), "the site has no public list to "
+                transition(s, letter, LetterState.SUBMIT_UNCERTAIN, self.clock.now(), "the site has no public list to "
                            "look on (nor a code to query): left for the inspector (never resubmitted)")
                 s.commit()
                 return letter.state
@@ -293,31 +338,36 @@ class CampaignWorker:
         with self.db.session() as s:
             letter = s.get(m.Letter, letter_id)
             evidence = self._keep(s, letter_id, result)
-            looks = sum(1 for e in letter.events if e.to_state == m.SUBMIT_UNCERTAIN and e.reason.startswith("looked for"))
-            if result.outcome == "found" and result.values.get("tracking_code"):
-                letter.tracking_code = result.values["tracking_code"]
+            obs = self._observation(letter_id, Channel.SITE_LIST, at, result, target.scenario, evidence)
+            s.add(obs)
+            looks = 1 + sum(1 for o in letter.observations if o.channel == Channel.SITE_LIST)
+            if result.outcome == FlowOutcome.FOUND:
+                letter.tracking_code = result.values.get("tracking_code") or letter.tracking_code
                 # When it was sent is known to within the claim: the claim's time stands.
-                claim = next((e.at for e in reversed(letter.events) if e.to_state == m.SUBMITTING), at)
-                letter.submitted_at = claim
-                letter.failure = None
-                letter.next_poll_at = self.poll_policy.next_after(at)
-                transition(s, letter, m.SUBMITTED, at, f"found on the public list by its title: tracking code "
-                           f"{letter.tracking_code} (resolved from submit_uncertain)", evidence)
+                letter.submitted_at = claim_time(letter) or at
+                letter.failure = letter.failure_kind = None
+                code = f": tracking code {letter.tracking_code}" if letter.tracking_code else ""
+                transition(s, letter, LetterState.SUBMITTED, at, f"found on the public list{code} "
+                           "(resolved from submit_uncertain)", evidence)
+                s.flush()
+                s.refresh(letter, ["observations"])
+                self.lifecycle.apply(s, letter, at, evidence, poll_done=obs.replied)
             else:
-                give_up = looks + 1 >= UNCERTAIN_LOOKS
+                give_up = looks >= UNCERTAIN_LOOKS
                 letter.next_poll_at = None if give_up else at + UNCERTAIN_EVERY
-                transition(s, letter, m.SUBMIT_UNCERTAIN, at,
-                           f"looked for it on the public list: {result.outcome}"
+                transition(s, letter, LetterState.SUBMIT_UNCERTAIN, at,
+                           f"looked for it on the public list ({looks} of {UNCERTAIN_LOOKS}): {result.outcome}"
+                           + (f" ({result.message})" if result.message else "")
                            + ("; left for the inspector (never resubmitted)" if give_up else ""), evidence)
             s.commit()
             self.on_event("resolve", letter)
             return letter.state
 
-    def runner(self, target: Target, on_step=None) -> FlowRunner:
+    def runner(self, target: Target, on_step=None, before_final_click=None) -> FlowRunner:
         rec = target.record
         hint = f"the inspector logs in again with: mailbox-bot login {rec.key or rec.name} --identity {self.identity_name or 'NAME'}"
         return FlowRunner(target.scenario, self.evidence, captcha=site_answerer(rec.captcha_solver, self.captcha),
-                          site_name=rec.name, on_step=on_step,
+                          site_name=rec.name, on_step=on_step, before_final_click=before_final_click,
                           login_marker=rec.login.marker if rec.login else None, login_hint=hint)
 
     def login_state(self, target: Target) -> str | None:
@@ -332,11 +382,14 @@ class CampaignWorker:
     async def poll(self, letter_id: int) -> str:
         with self.db.session() as s:
             letter = s.get(m.Letter, letter_id)
-            if letter.state == m.SUBMIT_UNCERTAIN and letter.next_poll_at is not None:
+            if letter.state == LetterState.SUBMIT_UNCERTAIN and letter.next_poll_at is not None:
                 target = self.targets[letter.mailbox.site_id]
                 variables = flow_variables(letter, target)
                 return await self._look_for(letter_id, target, variables)
             if letter.state not in OPEN_STATES or letter.next_poll_at is None:
+                if letter.next_poll_at is not None:     # nothing to look for: never due again
+                    letter.next_poll_at = None
+                    s.commit()
                 return letter.state
             target = self.targets[letter.mailbox.site_id]
             variables = flow_variables(letter, target)
@@ -345,43 +398,60 @@ class CampaignWorker:
         async with self.browser.page(fresh=False, proxy=target.proxy() if target.proxy else None) as page:
             result = await runner.run(page, flow, variables)
         at = self.clock.now()
-        sc = target.scenario
         with self.db.session() as s:
             letter = s.get(m.Letter, letter_id)
             evidence = self._keep(s, letter_id, result)
-            html = next((e for e in evidence if e.kind == "html"), None)
-            shot = next((e for e in evidence if e.kind == "screenshot"), None)
-            obs = m.Observation(letter_id=letter_id, channel=channel, at=at,
-                                html_id=html.id if html else None,
-                                screenshot_id=shot.id if shot else None, detail={})
-            final = False
-            if result.outcome == "found":
-                obs.outcome = "found"
-                status = result.values.get("status", "")
-                obs.site_status = status
-                kind = sc.status_map.get(status)
-                obs.reply_text = result.values.get("reply_text")
-                obs.reply_unit = result.values.get("reply_unit")
-                raw = result.values.get("reply_time")
-                obs.displayed_raw = raw
-                if raw:
-                    obs.displayed_reply_at, obs.displayed_date_only = parse_displayed_time(raw, sc.time_formats.reply_time)
-                    if obs.displayed_reply_at is None:
-                        obs.detail = {"unparsed_reply_time": raw}
-                obs.replied = kind == "replied" or (kind is None and bool(obs.reply_text))
-                final = obs.replied
-                if kind is None and status:
-                    obs.detail = {**obs.detail, "unknown_status": status}
-            elif result.outcome in ("not_found", "blocked"):
-                obs.outcome = result.outcome
-                obs.detail = {"message": result.message}
-            else:
-                obs.outcome = "error"
-                obs.detail = {"message": result.message, "step": result.failed_step}
+            obs = self._observation(letter_id, channel, at, result, target.scenario, evidence)
             s.add(obs)
             s.flush()
-            self.lifecycle.apply(s, letter, at, evidence, poll_done=final)
+            self.lifecycle.apply(s, letter, at, evidence, poll_done=obs.replied and not obs.detail.get("ack"))
             s.commit()
+            for flag in obs.detail.get("flags", ()):
+                self.on_event(flag, letter)         # a doubt is said in the log, as it happens
             self.on_event("poll", letter)
             return letter.state
 
+    @staticmethod
+    def _observation(letter_id: int, channel: Channel, at: datetime, result: FlowResult, sc: Scenario,
+                     evidence: list[m.EvidenceFile]) -> m.Observation:
+        """What one look saw, as the derivation reads it. A time no `time_formats` entry reads,
+        or a status word `status_map` does not have, is kept and flagged, never guessed."""
+        html = next((e for e in evidence if e.kind == "html"), None)
+        shot = next((e for e in evidence if e.kind == "screenshot"), None)
+        obs = m.Observation(letter_id=letter_id, channel=channel, at=at, html_id=html.id if html else None,
+                            screenshot_id=shot.id if shot else None, detail={}, replied=False)
+        if result.outcome != FlowOutcome.FOUND:
+            obs.outcome = (Outcome(result.outcome) if result.outcome in (FlowOutcome.NOT_FOUND, FlowOutcome.NOT_COVERED,
+                                                                         FlowOutcome.BLOCKED) else Outcome.ERROR)
+            obs.detail = {"message": result.message, "flow_outcome": str(result.outcome)}
+            if obs.outcome == Outcome.ERROR:
+                obs.detail["step"] = result.failed_step
+            return obs
+        obs.outcome = Outcome.FOUND
+        flags: list[str] = []
+        status = result.values.get("status", "")
+        kind = sc.status_map.get(status)
+        obs.site_status = status or None
+        obs.reply_text = result.values.get("reply_text")
+        obs.reply_unit = result.values.get("reply_unit")
+        raw = result.values.get("reply_time")
+        obs.displayed_raw = raw
+        if raw:
+            obs.displayed_reply_at, obs.displayed_date_only = parse_time(raw, sc.time_formats.reply_time)
+            if obs.displayed_reply_at is None:
+                flags.append(Flag.UNPARSED_REPLY_TIME)
+        if status and kind is None:
+            flags.append(Flag.UNKNOWN_STATUS)
+            # A word we cannot read is an answer only when the page shows one outright.
+            obs.replied = bool(obs.reply_text) and obs.displayed_reply_at is not None
+        elif kind is None:
+            obs.replied = bool(obs.reply_text)
+        else:
+            obs.replied = kind in (SiteStatus.REPLIED, SiteStatus.ACKNOWLEDGED)
+        if kind == SiteStatus.ACKNOWLEDGED:
+            obs.detail["ack"] = True
+        if result.message:
+            obs.detail["message"] = result.message
+        if flags:
+            obs.detail["flags"] = [str(f) for f in flags]
+        return obs

@@ -69,6 +69,15 @@ def parse_datetime(text: str, what: str) -> datetime:
     return value if isinstance(value, datetime) else datetime.combine(value, time())
 
 
+def parse_as_of(text: str, what: str) -> datetime:
+    """A report's moment: a date-time, or a date alone meaning the end of that day."""
+    from bot.calendar import END_OF_DAY
+    from bot.clock import aware
+
+    value = parse_when(text, what)
+    return aware(value if isinstance(value, datetime) else datetime.combine(value, END_OF_DAY))
+
+
 def parse_cutoff(text: str | None) -> time | None:
     if text is None:
         return None

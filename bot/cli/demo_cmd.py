@@ -85,7 +85,9 @@ def demo(
     finally:
         if mail_server is not None:
             mail_server.cleanup()
-    rows, meta = campaign_rows(db, roster_obj.campaign.name, calendar, generated_at=clock.now())
+    # The report is as of the roster's end: a letter whose deadline is later is still awaiting.
+    rows, meta = campaign_rows(db, roster_obj.campaign.name, calendar, as_of=roster_obj.campaign.end_at,
+                               generated_at=clock.now())
     files = write_all(rows, meta, out_dir)
     report = report_dict(rows, meta)
     if as_json:
@@ -96,9 +98,9 @@ def demo(
     mail_note = f" (email channel {result.mail_seconds:.1f} s)" if mail_server is not None else ""
     console.print(f"done in {result.wall_seconds:.1f} s{mail_note}: {result.submissions} submission attempts "
                   f"(retries after a fault included), {result.polls} polls")
-    console.print(f"sites {s['sites']}, letters {s['letters']}, replied within {meta.deadline_workdays} working days: "
-                  f"{s['within_deadline_sites']}, same day: {s['same_day_sites']}, deleted: {s['deleted_sites']}, "
-                  f"no reply: {s['no_reply_sites']}")
+    console.print(f"as of {local(meta.as_of):%Y-%m-%d %H:%M}: sites {s['sites']}, letters {s['letters']}, replied within "
+                  f"{meta.deadline_workdays} working days: {s['within_deadline_sites']}, same day: {s['same_day_sites']}, "
+                  f"deleted: {s['deleted_sites']}, no reply: {s['no_reply_sites']}, awaiting: {s['awaiting_sites']}")
     typer.echo(notice_sentence(rows, meta))
     for kind, path in files.items():
         console.print(f"  {kind}: {path}")

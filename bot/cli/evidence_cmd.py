@@ -26,9 +26,9 @@ def export(
 ) -> None:
     """Write every evidence file of the campaign's letters into a zip, with an index.html timeline
     (Beijing time) that links each file. The query password is masked; writer details are left out."""
-    from bot.clock import SystemClock
     from bot.evidence_pack import export_evidence
 
     summary = export_evidence(app_state.db, evidence_dir or Path(app_state.config.paths.evidence_dir), campaign,
-                              out, app_state.calendar(), site=site, generated_at=SystemClock().now(), warn=warn)
+                              out, app_state.calendar(), site=site, as_of=app_state.clock.now(),
+                              generated_at=app_state.clock.now(), warn=warn)
     typer.echo(summary.line())

@@ -15,6 +15,7 @@ import typer
 
 from bot.cli.common import app_state
 from bot.errors import UserError
+from bot.vocab import LetterState
 
 app = typer.Typer(help="Letters that wait for the inspector (captcha, login).", no_args_is_help=True)
 
@@ -34,7 +35,7 @@ def pending(
 
     db = app_state.db
     with db.session() as s:
-        q = select(m.Letter).where(m.Letter.state.in_((m.NEEDS_INSPECTOR, m.SUBMIT_UNCERTAIN)),
+        q = select(m.Letter).where(m.Letter.state.in_((LetterState.NEEDS_INSPECTOR, LetterState.SUBMIT_UNCERTAIN)),
                                    m.Letter.next_poll_at.is_(None)).order_by(m.Letter.id)
         if campaign:
             camp = s.scalar(select(m.Campaign).where(m.Campaign.name == campaign))
@@ -42,8 +43,8 @@ def pending(
                 raise UserError(f"--campaign: no campaign named {campaign!r}")
             q = q.where(m.Letter.campaign_id == camp.id)
         rows = [(x.id, x.campaign.name, x.mailbox.site.name, x.mailbox.label,
-                 x.failure or "" if x.state == m.NEEDS_INSPECTOR else f"submit_uncertain: {x.events[-1].reason}",
-                 x.mailbox.site.source if x.state == m.NEEDS_INSPECTOR else "") for x in s.scalars(q)]
+                 x.failure or "" if x.state == LetterState.NEEDS_INSPECTOR else f"submit_uncertain: {x.events[-1].reason}",
+                 x.mailbox.site.source if x.state == LetterState.NEEDS_INSPECTOR else "") for x in s.scalars(q)]
     if not rows:
         typer.echo("no letter is waiting for the inspector")
         return
@@ -90,10 +91,10 @@ async def _walk(rows, identity: str, headed: bool) -> None:
             with db.session() as s:
                 row = register_site(s, record, 0, source=source)
                 letter = s.get(m.Letter, letter_id)
-                if letter.state != m.NEEDS_INSPECTOR:
+                if letter.state != LetterState.NEEDS_INSPECTOR:
                     continue
                 # Nothing was sent: the letter goes back to the queue, claimed again below.
-                transition(s, letter, m.PLANNED, clock.now(), "the inspector tries it again")
+                transition(s, letter, LetterState.PLANNED, clock.now(), "the inspector tries it again")
                 s.commit()
                 target = Target(record=record, scenario=scenario, site_id=row.id)
             worker = CampaignWorker(db, clock, browser, EvidenceStore(config.paths.evidence_dir), calendar,

@@ -15,6 +15,7 @@ import typer
 
 from bot.cli.common import app_state
 from bot.errors import UserError
+from bot.vocab import LetterState
 
 HELP = "Replay one site's letter form step by step with timings (dry run unless --submit)."
 
@@ -148,4 +149,4 @@ async def _replay(record, scenario, kind, path, headed, slow_mo, trace, submit, 
                 return 1
             last = letter.events[-1]
             typer.echo(f"letter {letter.id} in campaign {name}: {letter.state} — {last.reason}")
-            return 0 if letter.state == m.SUBMITTED else 1
+            return 0 if letter.state == LetterState.SUBMITTED else 1

@@ -15,14 +15,19 @@ def report(
     campaign: str = typer.Argument(..., help="Campaign name."),
     out: str = typer.Option(None, "--out", metavar="DIR", help="Write the table files here."),
     as_json: bool = typer.Option(False, "--json", help="Print the report JSON to stdout."),
+    as_of: str = typer.Option(None, "--as-of", metavar="TIME",
+                              help="Verdicts as of this moment (ISO 8601; a date alone = the end of that day; "
+                                   "default now). A letter whose deadline is later is 'awaiting', not 'no reply'."),
 ) -> None:
     """Write a campaign's responsiveness table (XLSX, CSV, HTML, Markdown, JSON) and print the notice's sentence."""
     from bot.campaign.results import campaign_rows
-    from bot.clock import SystemClock
+    from bot.cli.common import parse_as_of
     from bot.report import report_dict, write_all
     from bot.report.summary import notice_sentence
 
-    rows, meta = campaign_rows(app_state.db, campaign, app_state.calendar(), generated_at=SystemClock().now())
+    now = app_state.clock.now()
+    moment = parse_as_of(as_of, "--as-of") if as_of else now
+    rows, meta = campaign_rows(app_state.db, campaign, app_state.calendar(), as_of=moment, generated_at=now)
     if out:
         for kind, path in write_all(rows, meta, Path(out)).items():
             typer.echo(f"{kind}: {path}", err=True)

@@ -43,6 +43,7 @@ from bot.mail.imap import FetchedMessage, FolderState, MailReader
 from bot.store import models as m
 from bot.store.db import Database
 from bot.store.evidence import EvidenceStore
+from bot.vocab import LetterState
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ def match_letter(s, mail: ParsedMail, internaldate: datetime,
     # 4. the site's sender domain, within the window: only when one letter fits
     sender = mail.from_addr.rsplit("@", 1)[-1].lower() if "@" in mail.from_addr else ""
     if sender:
-        hits = [x for x in letters if x.state not in (m.REPLIED,)
+        hits = [x for x in letters if x.state not in (LetterState.REPLIED,)
                 and _domain_matches(sender, site_mail_domain(x.mailbox.site.base_url))]
         if len(hits) == 1:
             return hits[0], "sender_domain"

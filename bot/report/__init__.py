@@ -7,8 +7,7 @@ notice's sentence, in JSON, CSV, Markdown, HTML and XLSX (DESIGN.md, "Responsive
 """
 
 from bot.report.rows import (
-    FLAG_TEXT, STATUS_TEXT, ReportMeta, ReportRow, columns, group_order, ordered, remarks,
-    rule_text, table_rows,
+    ReportMeta, ReportRow, columns, group_order, ordered, remarks, rule_text, table_rows,
 )
 from bot.report.summary import failing_sites, notice_sentence, summarize
 from bot.report.writers import (
@@ -17,7 +16,7 @@ from bot.report.writers import (
 )
 
 __all__ = [
-    "FILENAMES", "FLAG_TEXT", "STATUS_TEXT", "ReportMeta", "ReportRow", "columns",
+    "FILENAMES", "ReportMeta", "ReportRow", "columns",
     "failing_sites", "group_order", "html", "markdown", "notice_sentence", "ordered", "remarks",
     "report_dict", "rule_text", "summarize", "table_rows", "workbook", "write_all", "write_csv",
     "write_html", "write_json", "write_markdown", "write_xlsx",

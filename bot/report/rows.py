@@ -13,15 +13,14 @@ from datetime import datetime
 from typing import Iterable
 
 from bot.clock import local
+from bot.vocab import LATE_TEXT, REMARK_STATUSES, STATUS_TEXT, RowStatus, flag_text
 
 PORTAL_GROUP = "政府门户网站"
 DEPARTMENT_GROUP = "市级部门网站"
 # These two always come first, in this order; any other group follows in order of first
 # appearance in the roster.
 FIXED_GROUPS = (PORTAL_GROUP, DEPARTMENT_GROUP)
-
-STATUSES = ("replied", "no_reply", "deleted", "submit_failed", "submit_uncertain",
-            "never_visible", "needs_inspector", "blocked")
+UNDECIDED_TEXT = "待定"
 
 
 @dataclass(frozen=True)
@@ -31,16 +30,19 @@ class ReportRow:
     roster_order: int         # the site's position in the roster (0-based)
     mailbox: str              # 信箱栏目 label, e.g. "领导信箱", "市长信箱", "县长信箱"
     mailbox_order: int        # order of the mailbox within the site
-    submitted_at: datetime | None   # aware; None when submission failed
+    submitted_at: datetime | None   # aware; None when the letter was not (known to be) sent
     replied_at: datetime | None     # aware; the credible reply time
     working_days: int | None
-    within_deadline: bool
-    same_day: bool
-    status: str               # one of STATUSES
-    flags: tuple[str, ...]    # machine names, see FLAG_TEXT
+    within_deadline: bool | None    # None: not decided (yet)
+    same_day: bool | None           # None: not decided (yet)
+    status: RowStatus
+    flags: tuple[str, ...]    # Flag names, see bot.vocab.FLAG_TEXT
     reply_channel: str | None = None   # site_query | site_list | email | manual
-    note: str = ""            # free text from an inspector, shown in 备注
+    note: str = ""            # free text from an inspector, or why a submission failed
     captcha: str | None = None         # who answered the form's captcha (None: the form had none)
+    letter_id: int | None = None       # what `reply record` and `mail assign` take
+    reply_date_only: bool = False      # the site showed a date without a time
+    estimated: bool = False            # counted over a year whose holidays are estimates
 
 
 @dataclass(frozen=True)
@@ -52,30 +54,8 @@ class ReportMeta:
     cutoff: str | None = None       # "HH:MM" receipt cut-off rule or None
     generated_at: datetime | None = None
     estimated: bool = False          # any computation used an estimated (unpublished) holiday year
+    as_of: datetime | None = None    # the moment the verdicts are as of
 
-
-STATUS_TEXT = {
-    "no_reply": "未回复",
-    "deleted": "删除信件",
-    "submit_failed": "提交失败",
-    "submit_uncertain": "提交结果不明，待核实",
-    "never_visible": "提交后未能查到信件",
-    "needs_inspector": "待检查人员处理",
-    "blocked": "网站拦截访问（防火墙/验证页面）",
-}
-LATE_TEXT = "超过{d}个工作日未回复"
-
-FLAG_TEXT = {
-    "site_time_before_submission": "网站回复时间早于提交时间",
-    "clock_skew": "网站回复时间晚于首次发现时间（时钟偏差）",
-    "possibly_backdated": "回复时间疑似倒签",
-    "ack_only": "仅收到受理/自动回复",
-    "date_only_reply_time": "网站仅显示回复日期",
-    "email_date_mismatch": "邮件日期与到达时间不符",
-    "estimated_calendar": "节假日安排为推算",
-    "deleted_after_reply": "回复后信件被删除",
-    "blocked_polls": "查询时曾遇网站拦截页面",
-}
 
 REMARK_SEPARATOR = "；"
 
@@ -149,20 +129,19 @@ def iso(value: datetime | None) -> str | None:
 
 def is_late(row: ReportRow) -> bool:
     """Replied, but after the deadline (a late reply is a reply, not "no reply")."""
-    return (row.replied_at is not None and not row.within_deadline
-            and row.status not in ("deleted", "submit_failed", "no_reply"))
+    return row.status == RowStatus.REPLIED and row.within_deadline is False
 
 
 def remarks(row: ReportRow, deadline_workdays: int = 5) -> str:
     """备注: the status text, then the flags (in the row's order), then the inspector's note,
     joined with "；". An unknown flag is shown by its machine name rather than hidden."""
     parts: list[str] = []
-    if row.status in STATUS_TEXT:
+    if row.status in REMARK_STATUSES:
         parts.append(STATUS_TEXT[row.status])
     if is_late(row):
         parts.append(LATE_TEXT.format(d=deadline_workdays))
     for flag in row.flags:
-        parts.append(FLAG_TEXT.get(flag, flag))
+        parts.append(flag_text(flag))
     if row.note and row.note.strip():
         parts.append(row.note.strip())
     seen: set[str] = set()
@@ -170,8 +149,9 @@ def remarks(row: ReportRow, deadline_workdays: int = 5) -> str:
     return REMARK_SEPARATOR.join(unique)
 
 
-def yes_no(value: bool) -> str:
-    return "是" if value else "否"
+def yes_no(value: bool | None) -> str:
+    """是 / 否, and 待定 for what is not decided (yet)."""
+    return UNDECIDED_TEXT if value is None else "是" if value else "否"
 
 
 def table_rows(rows: Iterable[ReportRow], meta: ReportMeta) -> list[dict]:
@@ -189,7 +169,7 @@ def table_rows(rows: Iterable[ReportRow], meta: ReportMeta) -> list[dict]:
             r.site,
             r.mailbox,
             fmt_time(r.submitted_at),
-            fmt_time(r.replied_at, date_only="date_only_reply_time" in r.flags),
+            fmt_time(r.replied_at, date_only=r.reply_date_only),
             "" if r.working_days is None else r.working_days,
             yes_no(r.within_deadline),
             yes_no(r.same_day),
@@ -226,6 +206,11 @@ def rule_text(meta: ReportMeta) -> str:
     if meta.estimated:
         text += "注意：部分年份的节假日安排尚未公布，相关结果按推算的节假日计算。"
     return text
+
+
+def as_of_text(meta: ReportMeta) -> str:
+    """"统计截至：2024-05-10 18:00" ("" when the caller gave no moment)."""
+    return f"统计截至：{fmt_time(meta.as_of)}" if meta.as_of else ""
 
 
 def generated_text(meta: ReportMeta) -> str:

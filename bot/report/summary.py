@@ -2,22 +2,40 @@
 table (attachment 3)").
 
 A site "replied within N working days" when it has letters and all of them did, and "replied
-the same day" when all of them did. A late reply is a reply, not "no reply".
+the same day" when all of them did. A late reply is a reply, not "no reply". A site whose
+letters are not all decided is named only for what is decided: it is awaiting while one of its
+letters still has time and none failed, and a site the check could not finish (a failed or
+uncertain submission, a firewall, a letter waiting for the inspector) is said as such, never
+as "未回复".
 """
 
 from __future__ import annotations
 
 from typing import Iterable
 
-from bot.report.rows import ReportMeta, ReportRow, ordered
+from bot.clock import local
+from bot.report.rows import ReportMeta, ReportRow, iso, ordered
+from bot.vocab import RowStatus
 
 REASON_DELETED = "未回复并删除测试信件"
 REASON_NO_REPLY = "未回复"
 REASON_LATE = "超过{d}个工作日未回复"
 REASON_SUBMIT_FAILED = "测试信件提交失败"
+REASON_UNCERTAIN = "测试信件提交结果待核实"
+REASON_BLOCKED = "网站拦截访问，未能完成检查"
+REASON_INSPECTOR = "测试信件待检查人员处理"
+
+# The check could not be completed for these, for a reason that is not the site's answer.
+UNFINISHED = {
+    RowStatus.SUBMIT_FAILED: REASON_SUBMIT_FAILED,
+    RowStatus.SUBMIT_UNCERTAIN: REASON_UNCERTAIN,
+    RowStatus.BLOCKED: REASON_BLOCKED,
+    RowStatus.NEEDS_INSPECTOR: REASON_INSPECTOR,
+}
+NO_REPLY_STATUSES = (RowStatus.NO_REPLY, RowStatus.NEVER_VISIBLE)
 
 SUMMARY_KEYS = ("sites", "letters", "within_deadline_sites", "same_day_sites",
-                "deleted_sites", "no_reply_sites")
+                "deleted_sites", "no_reply_sites", "awaiting_sites", "as_of")
 
 
 def _by_site(rows: Iterable[ReportRow]) -> dict[str, list[ReportRow]]:
@@ -28,49 +46,53 @@ def _by_site(rows: Iterable[ReportRow]) -> dict[str, list[ReportRow]]:
     return sites
 
 
-def _no_reply(r: ReportRow) -> bool:
-    """No reply at all, and neither deleted nor never submitted. A letter a firewall kept us
-    from sending or from checking (`blocked`), or one still waiting for the inspector, is not
-    evidence of silence."""
-    return r.replied_at is None and r.status not in ("deleted", "submit_failed", "blocked", "needs_inspector")
+def _awaiting(rs: list[ReportRow]) -> bool:
+    """At least one letter still within its deadline, and none that already failed."""
+    return (any(r.status == RowStatus.AWAITING for r in rs)
+            and not any(r.within_deadline is False for r in rs))
 
 
-def summarize(rows: Iterable[ReportRow]) -> dict:
+def summarize(rows: Iterable[ReportRow], meta: ReportMeta | None = None) -> dict:
     rows = list(rows)
     sites = _by_site(rows)
     return {
         "sites": len(sites),
         "letters": len(rows),
-        "within_deadline_sites": sum(1 for rs in sites.values()
-                                     if rs and all(r.within_deadline for r in rs)),
-        "same_day_sites": sum(1 for rs in sites.values() if rs and all(r.same_day for r in rs)),
-        "deleted_sites": sum(1 for rs in sites.values() if any(r.status == "deleted" for r in rs)),
-        "no_reply_sites": sum(1 for rs in sites.values() if any(_no_reply(r) for r in rs)),
+        "within_deadline_sites": sum(1 for rs in sites.values() if rs and all(r.within_deadline is True for r in rs)),
+        "same_day_sites": sum(1 for rs in sites.values() if rs and all(r.same_day is True for r in rs)),
+        "deleted_sites": sum(1 for rs in sites.values() if any(r.status == RowStatus.DELETED for r in rs)),
+        "no_reply_sites": sum(1 for rs in sites.values() if any(r.status in NO_REPLY_STATUSES for r in rs)),
+        "awaiting_sites": sum(1 for rs in sites.values() if _awaiting(rs)),
+        "as_of": iso(meta.as_of) if meta is not None else None,
     }
 
 
 def failing_sites(rows: Iterable[ReportRow], deadline_workdays: int = 5) -> list[tuple[str, str]]:
-    """(site, reason) for every site not within the deadline, in table order.
-
-    One reason per site, the most serious of its letters: deleted, then never replied, then
-    replied late, then submission failed.
-    """
+    """(site, reason) for every site with a decided failure, in table order: deleted, then
+    never replied, then replied late. A site with no failure is not here, whatever is still
+    undecided about it."""
     out = []
     for site, rs in _by_site(rows).items():
-        if all(r.within_deadline for r in rs):
+        if any(r.status == RowStatus.DELETED for r in rs):
+            out.append((site, REASON_DELETED))
+        elif any(r.status in NO_REPLY_STATUSES for r in rs):
+            out.append((site, REASON_NO_REPLY))
+        elif any(r.status == RowStatus.REPLIED and r.within_deadline is False for r in rs):
+            out.append((site, REASON_LATE.format(d=deadline_workdays)))
+    return out
+
+
+def unfinished_sites(rows: Iterable[ReportRow]) -> list[tuple[str, str]]:
+    """(site, reason) for every site without a decided failure whose check could not be
+    finished for a reason of ours or of the way (a submission, a firewall, the inspector)."""
+    failing = {site for site, _ in failing_sites(rows)}
+    out = []
+    for site, rs in _by_site(rows).items():
+        if site in failing:
             continue
-        failing = [r for r in rs if not r.within_deadline]
-        if any(r.status == "deleted" for r in failing):
-            reason = REASON_DELETED
-        elif any(_no_reply(r) for r in failing):
-            reason = REASON_NO_REPLY
-        elif any(r.replied_at is not None for r in failing):
-            reason = REASON_LATE.format(d=deadline_workdays)
-        elif any(r.status == "submit_failed" for r in failing):
-            reason = REASON_SUBMIT_FAILED
-        else:   # not within, yet neither replied nor unreplied: cannot happen, say no reply
-            reason = REASON_NO_REPLY
-        out.append((site, reason))
+        reason = next((UNFINISHED[r.status] for r in rs if r.status in UNFINISHED), None)
+        if reason is not None:
+            out.append((site, reason))
     return out
 
 
@@ -82,29 +104,36 @@ def notice_sentence(rows: Iterable[ReportRow], meta: ReportMeta | None = None) -
     未回复并删除测试信件。
 
     Sites that never replied and sites that replied late are both "未在N个工作日内回复" (as the
-    notice phrases them); deleted and failed submissions are listed separately. The same-day
-    clause is left out when no site replied the same day.
+    notice phrases them); deleted letters and checks that could not be finished are listed
+    separately. While any letter is undecided, the sentence begins "截至<date>，" and says how
+    many sites and letters are still within their deadline; it names no awaiting site.
     """
     meta = meta or ReportMeta()
     rows = list(rows)
     d = meta.deadline_workdays
-    s = summarize(rows)
-    text = (f"在互动回应专项检查中，{s['within_deadline_sites']}家网站的测试信件能按要求做到"
-            f"{d}个工作日内回复")
+    s = summarize(rows, meta)
+    awaiting_rows = [r for r in rows if r.status == RowStatus.AWAITING]
+    not_sent = [r for r in rows if r.status == RowStatus.NOT_SENT]
+    text = ""
+    if (awaiting_rows or not_sent) and meta.as_of is not None:
+        text = f"截至{local(meta.as_of):%Y年%-m月%-d日}，"
+    text += f"在互动回应专项检查中，{s['within_deadline_sites']}家网站的测试信件能按要求做到{d}个工作日内回复"
     if s["same_day_sites"]:
         text += f"，其中{s['same_day_sites']}家网站均做到当日回复"
     text += "。"
+    if s["awaiting_sites"]:
+        waiting = [r for rs in _by_site(rows).values() if _awaiting(rs) for r in rs if r.status == RowStatus.AWAITING]
+        text += f"另有{s['awaiting_sites']}家网站的{len(waiting)}封测试信件尚在回复时限内。"
+    if not_sent:
+        text += f"{len({r.site for r in not_sent})}家网站的测试信件尚未提交。"
 
     late_phrase = f"未在{d}个工作日内回复"
-    phrase_of = {
-        REASON_NO_REPLY: late_phrase,
-        REASON_LATE.format(d=d): late_phrase,
-        REASON_DELETED: REASON_DELETED,
-        REASON_SUBMIT_FAILED: REASON_SUBMIT_FAILED,
-    }
-    groups: dict[str, list[str]] = {late_phrase: [], REASON_DELETED: [], REASON_SUBMIT_FAILED: []}
+    phrase_of = {REASON_NO_REPLY: late_phrase, REASON_LATE.format(d=d): late_phrase, REASON_DELETED: REASON_DELETED}
+    groups: dict[str, list[str]] = {late_phrase: [], REASON_DELETED: []}
     for site, reason in failing_sites(rows, d):
         groups[phrase_of[reason]].append(site)
+    for site, reason in unfinished_sites(rows):
+        groups.setdefault(reason, []).append(site)
     clauses = ["、".join(sites) + phrase for phrase, sites in groups.items() if sites]
     if clauses:
         text += "；".join(clauses) + "。"

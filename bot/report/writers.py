@@ -16,7 +16,7 @@ from typing import IO, Iterable, Iterator
 from jinja2 import Environment, FileSystemLoader
 
 from bot.report.rows import (
-    COL_GROUP, ReportMeta, ReportRow, columns, generated_text, grouped_table_rows, iso,
+    COL_GROUP, ReportMeta, ReportRow, as_of_text, columns, generated_text, grouped_table_rows, iso,
     ordered, rule_text, table_rows,
 )
 from bot.report.summary import notice_sentence, summarize
@@ -52,7 +52,7 @@ def report_dict(rows: Iterable[ReportRow], meta: ReportMeta | None = None) -> di
     meta = meta or ReportMeta()
     rows = list(rows)
     return {
-        "summary": summarize(rows),
+        "summary": summarize(rows, meta),
         "rows": [
             {
                 "site": r.site,
@@ -61,10 +61,12 @@ def report_dict(rows: Iterable[ReportRow], meta: ReportMeta | None = None) -> di
                 "submitted_at": iso(r.submitted_at),
                 "replied_at": iso(r.replied_at),
                 "working_days": r.working_days,
-                "within_deadline": bool(r.within_deadline),
-                "same_day": bool(r.same_day),
-                "status": r.status,
-                "flags": list(r.flags),
+                "within_deadline": r.within_deadline,
+                "same_day": r.same_day,
+                "status": str(r.status),
+                "flags": [str(f) for f in r.flags],
+                "letter_id": r.letter_id,
+                "reply_channel": str(r.reply_channel) if r.reply_channel else None,
                 "captcha": r.captcha,
             }
             for r in ordered(rows)
@@ -76,6 +78,7 @@ def report_dict(rows: Iterable[ReportRow], meta: ReportMeta | None = None) -> di
             "deadline_workdays": meta.deadline_workdays,
             "cutoff": meta.cutoff,
             "generated_at": iso(meta.generated_at),
+            "as_of": iso(meta.as_of),
             "estimated": meta.estimated,
         },
         "sentence": notice_sentence(rows, meta),
@@ -113,7 +116,7 @@ def _md_cell(value) -> str:
 def markdown(rows: Iterable[ReportRow], meta: ReportMeta) -> str:
     rows = list(rows)
     header = columns(meta)
-    s = summarize(rows)
+    s = summarize(rows, meta)
     lines = [f"# {meta.attachment}：{meta.title}", ""]
     if meta.campaign:
         lines += [f"检查批次：{_md_cell(meta.campaign)}", ""]
@@ -127,6 +130,8 @@ def markdown(rows: Iterable[ReportRow], meta: ReportMeta) -> str:
             lines.append("| " + " | ".join(_md_cell(d[h]) for h in header) + " |")
         lines.append("")
     lines.append(rule_text(meta))
+    if meta.as_of:
+        lines += ["", as_of_text(meta)]
     gen = generated_text(meta)
     if gen:
         lines += ["", gen]
@@ -155,9 +160,10 @@ def html(rows: Iterable[ReportRow], meta: ReportMeta) -> str:
         cell_class=_CELL_CLASS,
         sections=grouped_table_rows(rows, meta),
         sentence=notice_sentence(rows, meta),
-        summary=summarize(rows),
+        summary=summarize(rows, meta),
         rule=rule_text(meta),
         generated=generated_text(meta),
+        as_of=as_of_text(meta),
     )
 
 
@@ -238,6 +244,8 @@ def workbook(rows: Iterable[ReportRow], meta: ReportMeta):
 
     # Notes under the table: the sentence, the rule, the generation time.
     notes = [notice_sentence(rows, meta), rule_text(meta)]
+    if meta.as_of:
+        notes.append(as_of_text(meta))
     gen = generated_text(meta)
     if gen:
         notes.append(gen)

@@ -18,6 +18,10 @@ OVERRIDABLE = {"selectors", "values", "limits", "time_formats", "status_map", "c
                "blocked_titles", "blocked_phrases"}
 
 
+# Overridable tables whose entries the template defines: a site may change them, not add to them.
+NAMED_BY_TEMPLATE = ("selectors", "values")
+
+
 def platforms_dir(scenarios_dir: Path) -> Path:
     return Path(scenarios_dir) / "platforms"
 
@@ -54,6 +58,14 @@ def merge_overrides(template: dict[str, Any], overrides: dict[str, Any], where: 
         if key not in OVERRIDABLE:
             raise ConfigError(f"key 'overrides.{key}': cannot be overridden by a site "
                               f"(allowed: {', '.join(sorted(OVERRIDABLE))})", where=where)
+        if key in NAMED_BY_TEMPLATE and isinstance(value, dict):
+            # A site replaces what its template names; a name the template does not have is a
+            # misspelling (`titel`), which would otherwise be ignored without a word.
+            known = (template.get(key) or {})
+            for name in value:
+                if name not in known:
+                    raise ConfigError(f"key 'overrides.{key}.{name}': the platform template has no {key[:-1]} "
+                                      f"{name!r} (it has: {', '.join(sorted(known)) or 'none'})", where=where)
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}
         else:

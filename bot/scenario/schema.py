@@ -14,6 +14,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bot.scenario.variables import check_template
+from bot.vocab import Marker, SiteStatus
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -125,18 +128,55 @@ class Extract(_StepBase):
 class Expect(_StepBase):
     """Waits until one of several markers appears; the first one names the outcome.
 
-    Outcomes understood by the engine: success, rejected (the marker's text is the reason),
-    found, not_found, blocked; `captcha_wrong` (back to the captcha step for a new image, up to
-    its `retries`; then rejected) and `expired` (the site's session expired, e.g. Laravel's 419
-    页面已过期: the site did not take the form, so the whole flow runs again once). A template
-    may name others; they are returned as is.
+    Outcome names come from a closed set (bot.vocab.Marker): success, rejected (the marker's
+    text is recorded as the site's reason), failed (the site's own error page), found,
+    not_found, blocked; `captcha_wrong` (back to the captcha step for a new image, up to its
+    `retries`; then rejected) and `expired` (the site's session expired, e.g. Laravel's 419
+    页面已过期: the site did not take the form, so the whole flow runs again once).
+
+    In a `list` flow, `not_found` proves the letter is absent only when the page is the site's
+    own search for the letter's exact title or code (`site_search = true`); a list page that
+    merely lacks the row is `not_covered` (it may have moved to another page: use `scan`).
     """
 
     op: Literal["expect"]
-    outcomes: dict[str, str] = Field(min_length=1)    # outcome -> selector
+    outcomes: dict[Marker, str] = Field(min_length=1)    # outcome -> selector
+    site_search: bool = False
 
 
-Step = Annotated[Union[Goto, Request, Fill, Select, Check, Click, WaitFor, Captcha, Extract, Expect],
+class Scan(_StepBase):
+    """Reads a public list page by page for the letter's row (newest first, as lists are).
+
+    Found: `match` is on the page (the later steps read the row there). Not found, proven: a
+    row submitted before the letter (its `row_time`, read with `time_formats.row_time`) was
+    reached without meeting it, or the list ended (no `next`). Not covered: `max_pages` read
+    and still only newer rows: that proves nothing (a busy list, a letter on a later page).
+
+    The next page is reached by following `next` (a link: its href is loaded; a button without
+    one is clicked) or by loading `page_url` with `{page}` = 2, 3, ... A page is ready when
+    `ready` is attached (a list drawn by a script), else when a row or `empty` is.
+    """
+
+    op: Literal["scan"]
+    rows: str                          # every row of the list on a page
+    match: str                         # the letter's row (a template: {letter.title}, ...)
+    row_time: str                      # within a row: its submission date or time
+    next: str | None = None            # the next-page link or button
+    page_url: str | None = None        # or a URL template with {page}
+    ready: str | None = None
+    empty: str | None = None           # the list's "no letters" row, if it draws one
+    max_pages: int = Field(default=10, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _one_way_on(self):
+        if self.next and self.page_url:
+            raise ValueError("give next or page_url, not both")
+        if self.page_url and "{page}" not in self.page_url:
+            raise ValueError("page_url must contain {page}")
+        return self
+
+
+Step = Annotated[Union[Goto, Request, Fill, Select, Check, Click, WaitFor, Captcha, Extract, Expect, Scan],
                  Field(discriminator="op")]
 
 
@@ -158,6 +198,8 @@ class TimeFormats(_Strict):
     # the site shows a date only, compared by date. "epoch_ms" / "epoch_s": a JSON service's
     # Unix time in milliseconds / seconds.
     reply_time: list[str] = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+    # A public list row's submission date or time (the `scan` step's `row_time`).
+    row_time: list[str] = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
 
 
 class Scenario(_Strict):
@@ -171,8 +213,10 @@ class Scenario(_Strict):
     values: dict[str, str] = {}           # fixed form values, e.g. a 提交对象 choice
     limits: Limits = Limits()
     time_formats: TimeFormats = TimeFormats()
-    # Status text as the site shows it -> pending | replied
-    status_map: dict[str, Literal["pending", "replied"]] = {}
+    # Status text as the site shows it -> pending | acknowledged (受理/转办: not an answer) | replied.
+    # A word not listed here is flagged `unknown_status` and is a reply only when the page also
+    # shows a reply text and a readable reply time.
+    status_map: dict[str, SiteStatus] = {}
     # Categories the form offers, mapped from our 咨询/投诉/建议/求助.
     categories: dict[str, str] = {}
     flows: dict[Literal["submit", "query", "list"], Flow]
@@ -203,14 +247,72 @@ class Scenario(_Strict):
                     sel = getattr(step, attr, None)
                     if isinstance(sel, str) and sel.startswith("@") and sel[1:] not in self.selectors:
                         raise ValueError(f"flows.{flow_name}.steps[{i}].{attr}: selector '{sel}' is not defined in [selectors]")
+                if isinstance(step, Scan):
+                    for attr in ("rows", "match", "row_time", "next", "ready", "empty"):
+                        sel = getattr(step, attr)
+                        if sel and sel.startswith("@") and sel[1:] not in self.selectors:
+                            raise ValueError(f"flows.{flow_name}.steps[{i}].{attr}: selector '{sel}' is not defined in [selectors]")
                 if isinstance(step, Expect):
                     for outcome, sel in step.outcomes.items():
                         if sel.startswith("@") and sel[1:] not in self.selectors:
                             raise ValueError(f"flows.{flow_name}.steps[{i}].outcomes.{outcome}: selector '{sel}' is not defined in [selectors]")
+                    if step.site_search and not _searches_for_the_letter(flow.steps[:i]):
+                        raise ValueError(f"flows.{flow_name}.steps[{i}].site_search: no earlier goto or request "
+                                         "of this flow sends {letter.title} or {tracking_code} to the site")
+            self._check_variables(flow_name, flow)
         return self
+
+    def _check_variables(self, flow_name: str, flow: "Flow") -> None:
+        """Every `{...}` of every step names a variable the engine provides (a misspelled one
+        fails here, at load, not after a letter was claimed)."""
+        for i, step in enumerate(flow.steps):
+            for key, text in _templates(step):
+                if (key in _SELECTOR_KEYS or key.startswith("outcomes.")) and text.startswith("@"):
+                    text = self.selectors.get(text[1:], "")
+                problem = check_template(text, values=self.values, page=isinstance(step, Scan) and key == "page_url")
+                if problem:
+                    raise ValueError(f"flows.{flow_name}.steps[{i}].{key}: {problem}")
 
     def selector(self, ref: str) -> str:
         return self.selectors[ref[1:]] if ref.startswith("@") else ref
+
+
+def _templates(step) -> list[tuple[str, str]]:
+    """(key, text) of every template string a step holds, nested json and form values included."""
+    out: list[tuple[str, str]] = []
+
+    def walk(key: str, value) -> None:
+        if isinstance(value, str):
+            out.append((key, value))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{key}.{k}", v)
+        elif isinstance(value, list):
+            for n, v in enumerate(value):
+                walk(f"{key}[{n}]", v)
+
+    for name, value in step:
+        name = "json" if name == "json_body" else name
+        if name in _TEMPLATE_KEYS + _SELECTOR_KEYS and value is not None:
+            walk(name, value)
+    if isinstance(step, Expect):
+        out += [(f"outcomes.{outcome}", sel) for outcome, sel in step.outcomes.items()]
+    return out
+
+
+# Step keys the engine renders: selectors (or `@name` of one), and the other templates.
+_SELECTOR_KEYS = ("selector", "image", "input", "refresh", "rows", "match", "row_time", "next", "ready", "empty")
+_TEMPLATE_KEYS = ("url", "form", "json", "headers", "value", "label", "page_url")
+
+
+def _searches_for_the_letter(steps) -> bool:
+    """An earlier navigation of the flow sends the letter's title or code to the site."""
+    for step in steps:
+        if isinstance(step, (Goto, Request)):
+            text = str(step.model_dump())
+            if "{letter.title}" in text or "{tracking_code}" in text:
+                return True
+    return False
 
 
 MAILBOX_KINDS = ("leader", "mayor")

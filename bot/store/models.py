@@ -12,26 +12,15 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from bot.store.types import UTCDateTime
+from bot.store.types import UTCDateTime, VocabString
+from bot.vocab import Channel, FlowOutcome, LetterState, Outcome, ReplyKind
 
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
-# Letter states (DESIGN.md "Letter lifecycle").
-PLANNED = "planned"
-SUBMITTING = "submitting"
-SUBMITTED = "submitted"
-SUBMIT_FAILED = "submit_failed"
-SUBMIT_UNCERTAIN = "submit_uncertain"
-REPLIED = "replied"
-DELETED = "deleted"
-NEVER_VISIBLE = "never_visible"
-OVERDUE = "overdue"
-NEEDS_INSPECTOR = "needs_inspector"
-LETTER_STATES = (PLANNED, SUBMITTING, SUBMITTED, SUBMIT_FAILED, SUBMIT_UNCERTAIN, REPLIED,
-                 DELETED, NEVER_VISIBLE, OVERDUE, NEEDS_INSPECTOR)
+# Letter states live in bot.vocab (one closed vocabulary for the whole product).
 
 
 class Site(Base):
@@ -100,7 +89,7 @@ class Letter(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"))
     seq: Mapped[int] = mapped_column(Integer, default=0)
-    state: Mapped[str] = mapped_column(String(20), default=PLANNED, index=True)
+    state: Mapped[LetterState] = mapped_column(VocabString(LetterState), default=LetterState.PLANNED, index=True)
     state_changed_at: Mapped[datetime]
     category: Mapped[str] = mapped_column(String(10), default="咨询")
     title: Mapped[str] = mapped_column(String(200))
@@ -115,6 +104,8 @@ class Letter(Base):
     lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
     next_poll_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
     failure: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # How the last submission attempt ended, when it did not succeed (migration 0005).
+    failure_kind: Mapped[FlowOutcome | None] = mapped_column(VocabString(FlowOutcome), nullable=True)
     # Who answered the form's captcha: an inspector, a named solver hook, or the sandbox's
     # declared demo answer; None when the form had none. Shown in the report.
     captcha_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -138,8 +129,8 @@ class LetterEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime]
-    from_state: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    to_state: Mapped[str] = mapped_column(String(20))
+    from_state: Mapped[LetterState | None] = mapped_column(VocabString(LetterState), nullable=True)
+    to_state: Mapped[LetterState] = mapped_column(VocabString(LetterState))
     reason: Mapped[str] = mapped_column(Text, default="")
     evidence_ids: Mapped[list[Any]] = mapped_column(default=list)
 
@@ -174,10 +165,9 @@ class Observation(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id", ondelete="CASCADE"), index=True)
-    channel: Mapped[str] = mapped_column(String(20))          # site_query | site_list | email | manual
+    channel: Mapped[Channel] = mapped_column(VocabString(Channel))
     at: Mapped[datetime]
-    # found | not_found | blocked (challenge/firewall) | error (site down, timeout)
-    outcome: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[Outcome] = mapped_column(VocabString(Outcome))
     site_status: Mapped[str | None] = mapped_column(String(50), nullable=True)
     replied: Mapped[bool] = mapped_column(Boolean, default=False)
     reply_text: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -199,8 +189,8 @@ class Reply(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id", ondelete="CASCADE"), index=True)
-    channel: Mapped[str] = mapped_column(String(20))
-    kind: Mapped[str] = mapped_column(String(20), default="answer")   # answer | ack
+    channel: Mapped[Channel] = mapped_column(VocabString(Channel))
+    kind: Mapped[ReplyKind] = mapped_column(VocabString(ReplyKind), default=ReplyKind.ANSWER)
     replied_at: Mapped[datetime]             # the credible reply time on this channel
     first_seen_at: Mapped[datetime]
     displayed_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, String
 from sqlalchemy.types import TypeDecorator
 
 from bot.clock import aware
@@ -30,3 +30,31 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+class VocabString(TypeDecorator):
+    """A member of one of the closed vocabularies (bot.vocab), stored as its text.
+
+    The column stays a VARCHAR (no schema change, no database enum to migrate); a value outside
+    the vocabulary is refused on the way in and named on the way out, so a misspelled state can
+    neither be written nor read back as if it meant something."""
+
+    impl = String(20)
+    cache_ok = True
+
+    def __init__(self, enum_cls, length: int = 20):
+        super().__init__(length)
+        self.enum_cls = enum_cls
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return self.enum_cls(value).value     # ValueError for a name outside the vocabulary
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        try:
+            return self.enum_cls(value)
+        except ValueError:
+            raise ValueError(f"the database holds {value!r}, which is no {self.enum_cls.__name__}") from None

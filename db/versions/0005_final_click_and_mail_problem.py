@@ -1,5 +1,5 @@
-"""letters: the moment just before the final click; mail_messages: why a message could not be
-stored as it came (a poison message is kept, unmatched, with its reason)
+"""letters: the moment just before the final click and how the last attempt ended;
+mail_messages: why a message could not be stored as it came (kept, unmatched, with its reason)
 
 Revision ID: 0005
 Revises: 0004
@@ -20,6 +20,9 @@ def upgrade() -> None:
         # Committed before the click that sends the letter: an expired claim without it can have
         # sent nothing (back to planned); with it, the letter may have gone (submit_uncertain).
         batch.add_column(sa.Column('final_click_at', sa.DateTime(timezone=True), nullable=True))
+        # How the last submission attempt ended (a FlowOutcome: blocked, rejected, failed, ...),
+        # so that a row's status never depends on the wording of `failure`.
+        batch.add_column(sa.Column('failure_kind', sa.String(length=20), nullable=True))
     with op.batch_alter_table('mail_messages') as batch:
         batch.add_column(sa.Column('problem', sa.Text(), nullable=True))
 
@@ -28,4 +31,5 @@ def downgrade() -> None:
     with op.batch_alter_table('mail_messages') as batch:
         batch.drop_column('problem')
     with op.batch_alter_table('letters') as batch:
+        batch.drop_column('failure_kind')
         batch.drop_column('final_click_at')
