@@ -130,3 +130,38 @@ def test_login_errors_are_one_line(env, db_url):
     assert "no identity 'wang'" in r.stderr and "zhang, li" in r.stderr
     r = cli(tmp, db_url, config, "login", str(site), "--identity", "li")
     assert r.returncode == 2 and "no login_account" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_the_login_page_after_the_final_click_is_uncertain_and_never_sent_again(env, db_url):
+    """The session runs out between the form and its sending: the site answers the final click
+    with its login page. The letter may or may not have gone as far as the bot can tell, so it
+    is `submit_uncertain`, and `inspect pending` never sends it again."""
+    sandbox, clock, site, config, tmp = env
+    rc, out, err = login(sandbox, tmp, db_url, config, site)
+    assert rc == 0, out + err
+    expired = []
+
+    def expire_after_the_form(line: str) -> None:
+        # The identity platform forgets the session once the form has been served.
+        if '"GET /dl/leader/index.php' in line and not expired:
+            expired.append(line)
+            clock.advance(timedelta(hours=9))
+
+    sandbox.log = expire_after_the_form
+    r = cli(tmp, db_url, config, "replay", str(site), "--submit", "--campaign", "c1", "--identity", "zhang")
+    assert expired, "the form was never served"
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "submit_uncertain" in r.stdout and "needs_inspector" not in r.stdout, r.stdout
+    assert sandbox.received() == []                          # the site took nothing ...
+    pending = cli(tmp, db_url, config, "inspect", "pending", "--list")
+    (line,) = [x for x in pending.stdout.splitlines() if x.startswith("letter ")]
+    assert "submit_uncertain" in line and "login page" in line, line
+    # ... but the bot cannot know that: the inspector's walk never sends it again.
+    rc, out, err = login(sandbox, tmp, db_url, config, site)
+    assert rc == 0, out + err
+    again = cli(tmp, db_url, config, "inspect", "pending", "--identity", "zhang", input="y\ny\n")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "may have been sent" in again.stderr
+    assert sandbox.received() == []
+    still = cli(tmp, db_url, config, "inspect", "pending", "--list")
+    assert "submit_uncertain" in still.stdout

@@ -264,7 +264,6 @@ class FlowRunner:
         if result.final_clicked:
             # Whatever stopped the flow (a login page, a challenge, a timeout), the letter may
             # have reached the site: its fate is unknown, and it is never sent again.
-            result.message = f"{result.outcome}: {result.message}" if result.outcome != FlowOutcome.FAILED else result.message
             result.outcome = FlowOutcome.UNCERTAIN
         await self._keep_page(page, result, f"{flow_name}-{result.outcome}", best_effort=True)
         return result

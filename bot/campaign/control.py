@@ -32,7 +32,7 @@ from bot.errors import ConfigError, UserError
 from bot.scenario.loader import load_site, scenario_for
 from bot.store import models as m
 from bot.store.db import Database
-from bot.vocab import LetterState
+from bot.vocab import Flag, LetterState
 
 RUNNING = "running"
 STOPPED = "stopped"
@@ -272,6 +272,9 @@ class CampaignStatus:
     next_action_at: datetime | None
     spec_path: str | None
     next_campaign: str | None
+    # Letters whose looks carry a doubt the rules could not settle (unparsed_reply_time,
+    # unknown_status, ack_or_reply_uncertain): said in `status`, shown in the report.
+    doubts: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -304,8 +307,29 @@ def campaign_status(db: Database, name: str | None, now: datetime, calendar: Wor
                                       deadline_workdays=c.deadline_workdays, letters=sum(counts.values()),
                                       states=counts, overdue=overdue, next_action_at=nxt,
                                       spec_path=settings.get("spec_path"),
-                                      next_campaign=settings.get("next_campaign")))
+                                      next_campaign=settings.get("next_campaign"), doubts=_doubts(s, c.id)))
     return out
+
+
+def _doubts(s, campaign_id: int) -> dict[str, int]:
+    """{flag: letters} for the doubts observations of the campaign's letters carry."""
+    seen: dict[str, set[int]] = {}
+    rows = s.execute(select(m.Observation.letter_id, m.Observation.detail).join(m.Letter)
+                     .where(m.Letter.campaign_id == campaign_id))
+    for letter_id, detail in rows:
+        for flag in (detail or {}).get("flags", ()):
+            if flag in DOUBT_FLAGS:
+                seen.setdefault(flag, set()).add(letter_id)
+    return {f: len(seen[f]) for f in DOUBT_FLAGS if f in seen}
+
+
+# What `campaign status` warns about, and what the inspector can do next.
+DOUBT_FLAGS = {
+    Flag.UNPARSED_REPLY_TIME: "the site showed a reply time no time_formats entry reads (the first-seen time "
+                              "stands in); compare with `mailbox-bot check SITE`",
+    Flag.UNKNOWN_STATUS: "the site showed a status word the template's status_map lacks",
+    Flag.ACK_OR_REPLY_UNCERTAIN: "an email could not be called answer or acknowledgement with confidence",
+}
 
 
 def stop_campaign(db: Database, name: str, now: datetime) -> str:

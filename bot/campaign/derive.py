@@ -78,6 +78,7 @@ def reply_from(channel_obs: list[Seen], submitted_at: datetime, ack: bool = Fals
     if not hits:
         return None
     first = hits[0]
+    seen_at = first.at                # the channel's first sighting of a reply bounds it
     if first.channel == Channel.EMAIL:
         # Mails read in one sync share the observation time: the earliest arrival is the reply.
         first = min(hits, key=lambda o: (o.displayed_at or o.at, o.at))
@@ -109,8 +110,9 @@ def reply_from(channel_obs: list[Seen], submitted_at: datetime, ack: bool = Fals
             # the submission and the first sighting bound it.
             credible = (datetime.combine(_shown_day(first), time(0), tzinfo=SHANGHAI)
                         if first.date_only else shown)
-            credible = min(max(credible, submitted_at), first.at)
-    return ReplyFinding(channel=first.channel, replied_at=credible, first_seen_at=first.at,
+            credible = max(credible, submitted_at)
+    credible = min(credible, seen_at)
+    return ReplyFinding(channel=first.channel, replied_at=credible, first_seen_at=seen_at,
                         displayed_at=shown, date_only=first.date_only and shown is not None,
                         flags=flags, observation_id=first.id)
 

@@ -148,6 +148,11 @@ def status(
         table.add_row(r.name, r.state, str(r.letters), per_state, str(r.overdue),
                       _when(r.next_action_at) if r.next_action_at else "-")
     _console().print(table)
+    from bot.campaign.control import DOUBT_FLAGS
+
+    for r in rows:
+        for flag, n in r.doubts.items():
+            typer.echo(f"warning: {r.name}: {n} letter(s) {flag}: {DOUBT_FLAGS[flag]}", err=True)
 
 
 @app.command()

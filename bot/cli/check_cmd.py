@@ -3,6 +3,10 @@
 Run before a campaign and after a site's redesign. Nothing is sent: the submission flow is run
 as a dry run (it stops before the final click) and the query flow with a code no letter has,
 which must come back as the site's "not found" (or its refusal), not as a broken step.
+
+Where the database holds a letter of the site whose reply the site shows, its query page is
+read live and every `time_formats.reply_time` entry is tried on the reply time shown: a site
+that changed its format (2024-04-26 -> 2024/04/26) is found here, not in a report.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ async def _check_all(targets, out: Path) -> list[str]:
                     problems.append(f"form: {form.result.failed_step or ''}: {form.problem()}")
                 if query.outcome not in ("not_found", "rejected"):
                     problems.append(f"query: {query.failed_step or query.outcome}: {query.message or 'a made-up code was not refused'}")
+                problems += await _check_time_formats(browser, evidence, record, scenario, kind, where)
                 if problems:
                     broken.append(where)
                     for p in problems:
@@ -74,3 +79,52 @@ async def _check_all(targets, out: Path) -> list[str]:
                 else:
                     typer.echo(f"ok     {where}")
     return broken
+
+
+async def _check_time_formats(browser, evidence, record, scenario, kind: str, where: str) -> list[str]:
+    """Every reply-time format against the time the live query page shows for a replied letter
+    of this mailbox; says so when there is no such letter to look at."""
+    from bot.browser.engine import FlowRunner
+    from bot.scenario.times import parse_time
+    from bot.vocab import FlowOutcome
+
+    variables = _replied_letter_variables(record, scenario, kind)
+    if variables is None:
+        typer.echo(f"note   {where}: time_formats not checked: no letter of this mailbox with a reply shown "
+                   "on its query page in the database")
+        return []
+    async with browser.page(fresh=False) as page:
+        result = await FlowRunner(scenario, evidence, site_name=record.name).run(page, "query", variables)
+    raw = result.values.get("reply_time")
+    if result.outcome != FlowOutcome.FOUND or not raw:
+        typer.echo(f"note   {where}: time_formats not checked: the query page showed no reply time "
+                   f"({result.outcome}{': ' + result.message if result.message else ''})")
+        return []
+    formats = scenario.time_formats.reply_time
+    reads = [f for f in formats if parse_time(raw, [f])[0] is not None]
+    for f in formats:
+        typer.echo(f"       {where}: time format {f!r} {'reads' if f in reads else 'does not read'} {raw!r}")
+    if not reads:
+        return [f"time_formats: none of {formats} reads the reply time {raw!r} the query page shows "
+                "(add its format to [overrides.time_formats] reply_time)"]
+    return []
+
+
+def _replied_letter_variables(record, scenario, kind: str) -> dict | None:
+    """Flow variables of the latest letter to this site's mailbox whose query showed a reply."""
+    from sqlalchemy import select
+
+    from bot.campaign.worker import Target, flow_variables
+    from bot.store import models as m
+    from bot.vocab import Channel
+
+    if not app_state.database_exists():
+        return None
+    with app_state.db.session() as s:
+        letters = s.scalars(select(m.Letter).join(m.Mailbox).join(m.Site).where(
+            m.Site.key == record.key, m.Mailbox.kind == kind, m.Letter.tracking_code.is_not(None))
+            .order_by(m.Letter.submitted_at.desc())).all()
+        for letter in letters:
+            if any(o.channel == Channel.SITE_QUERY and o.replied and o.displayed_raw for o in letter.observations):
+                return flow_variables(letter, Target(record=record, scenario=scenario, site_id=letter.mailbox.site_id))
+    return None

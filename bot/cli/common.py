@@ -42,6 +42,17 @@ class AppState:
         except ValueError as e:
             raise UserError(f"$MAILBOX_BOT_CLOCK: {e}") from None
 
+    def database_exists(self) -> bool:
+        """Whether there is a database to read (a read-only look must not create one)."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.config.database.url)
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return True
+        from pathlib import Path
+
+        return Path(url.database).exists()
+
     def calendar(self):
         from bot.calendar import WorkCalendar
 
