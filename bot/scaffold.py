@@ -9,6 +9,8 @@ aborted), so a change to a platform template that would break a known site fails
 the site and without a network.
 
 The made-up letter is fixed (not random): a replay must ask for exactly what was recorded.
+A saved HAR is kept without cookies and credential headers (`scrub_har`): it goes into the
+repository, and a session cookie is a login.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ DEFAULT_GROUP = "政府门户网站"
 # The same browser settings the campaign's contexts use (bot.browser.engine.Browser).
 CONTEXT_OPTIONS = {"locale": "zh-CN", "timezone_id": "Asia/Shanghai", "viewport": {"width": 1280, "height": 900}}
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+# Headers that carry a session or a credential (lower case).
+SECRET_HEADERS = frozenset({"cookie", "set-cookie", "authorization", "proxy-authorization"})
 
 
 class LooksOnly:
@@ -154,8 +158,37 @@ async def record_pages(browser, record: SiteRecord, scenario: Scenario, site_pag
             run = await dry_run_submit(page, record, scenario, kind, evidence, timeout_ms=timeout_ms)
         finally:
             await context.close()         # the HAR is written when its context closes
+        if part.exists():
+            scrub_har(part)
         out.append((run, part))
     return out
+
+
+def scrub_har(path: Path) -> int:
+    """Removes every entry's request and response cookies and its Cookie, Set-Cookie,
+    Authorization and Proxy-Authorization headers from the HAR at `path` (rewritten in place);
+    returns how many were removed.
+
+    Why: saved pages are committed and shared, and a cookie or an Authorization header is a
+    session someone could use (a site behind a unified login, a proxy's password). The replay
+    does not need them: `route_from_har` finds a response by method, URL and body."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    removed = 0
+    for entry in data.get("log", {}).get("entries", []):
+        for part in ("request", "response"):
+            message = entry.get(part)
+            if not isinstance(message, dict):
+                continue
+            removed += len(message.get("cookies") or [])
+            message["cookies"] = []                      # the HAR format wants the list
+            headers = message.get("headers") or []
+            kept = [h for h in headers if str(h.get("name", "")).lower() not in SECRET_HEADERS]
+            if len(kept) != len(headers):
+                removed += len(headers) - len(kept)
+                message["headers"] = kept
+                message["headersSize"] = -1              # no longer the size that was sent
+    write_text_atomic(path, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+    return removed
 
 
 async def replay_saved(browser, record: SiteRecord, scenario: Scenario, har: Path, kind: str,

@@ -48,11 +48,13 @@ def campaign_file(folder: Path, body: str, name: str = "c.toml") -> Path:
 
 @pytest.fixture
 def roster_dir(tmp_path) -> Path:
-    """Three sites: two on one host, one with a leader mailbox only."""
+    """Three sites: two on one host, one with a leader mailbox only. Their hosts are reserved test
+    names (RFC 6761 .test): these tests are about planning, and a site that may be real is
+    planned only with identities that have a phone (tests/test_contact_safety.py)."""
     sites = tmp_path / "sites"
-    site_file(sites, "a-portal", "甲市人民政府", "www.a.gov.cn")
-    site_file(sites, "b-police", "甲市公安局", "shared.gov.cn")
-    site_file(sites, "c-water", "甲市水务局", "shared.gov.cn", mailboxes=("leader",))
+    site_file(sites, "a-portal", "甲市人民政府", "www.a.test")
+    site_file(sites, "b-police", "甲市公安局", "shared.test")
+    site_file(sites, "c-water", "甲市水务局", "shared.test", mailboxes=("leader",))
     return tmp_path
 
 
@@ -283,11 +285,11 @@ def test_plan_changes_nothing_and_matches_start(roster_dir):
     clock = SimClock(FRI_AFTER_WINDOW)
     plan = plan_campaign(spec, clock, CAL, config)
     rows = [(x.site_key, x.mailbox, x.host, x.identity) for x in plan.letters]
-    assert rows == [("a-portal", "leader", "www.a.gov.cn", "inspector-1"),
-                    ("a-portal", "mayor", "www.a.gov.cn", "inspector-1"),
-                    ("b-police", "leader", "shared.gov.cn", "inspector-2"),
-                    ("b-police", "mayor", "shared.gov.cn", "inspector-2"),
-                    ("c-water", "leader", "shared.gov.cn", "inspector-1")]   # round-robin per site
+    assert rows == [("a-portal", "leader", "www.a.test", "inspector-1"),
+                    ("a-portal", "mayor", "www.a.test", "inspector-1"),
+                    ("b-police", "leader", "shared.test", "inspector-2"),
+                    ("b-police", "mayor", "shared.test", "inspector-2"),
+                    ("c-water", "leader", "shared.test", "inspector-1")]   # round-robin per site
     assert min(x.planned_at for x in plan.letters).date() == date(2024, 4, 28)
     assert not (roster_dir / "t.sqlite3").exists()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,18 @@ def test_phones_are_mobile_numbers(thousand):
         assert "@" in c.email and len(c.password) == 8
         # Writer details stay in the form's fields: the body shows in evidence packs and reports.
         assert not re.search(r"\d{11}", c.body) and c.phone not in c.body and c.email not in c.body
+
+
+def test_made_up_addresses_are_only_at_reserved_domains(thousand):
+    """Without an identity the address is made up, so it must be nobody's: only example.org /
+    .com / .net (RFC 2606), never a real provider such as qq.com, 139.com or foxmail.com."""
+    _, letters, _ = thousand
+    domains = Counter(c.email.rsplit("@", 1)[1] for _, c in letters)
+    assert set(domains) == {"example.org", "example.com", "example.net"}, domains
+    locals_ = [c.email.rsplit("@", 1)[0] for _, c in letters]
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+", x) for x in locals_)
+    assert len(set(c.email for _, c in letters)) > 900               # still one citizen each
+    assert sum(x.isdigit() for x in locals_) > 200                     # QQ-number-like ones too
 
 
 def test_a_department_gets_questions_of_its_own_field(thousand):

@@ -3,6 +3,9 @@
 The real CLI in a subprocess drives the real Chromium against a sandbox served from this test.
 """
 
+import os
+import stat
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -49,6 +52,31 @@ def test_dry_run_fills_everything_and_sends_nothing(run_cli, sandbox, tmp_path):
     assert shots and shots[0].stat().st_size > 1000
     assert (tmp_path / "trace.zip").stat().st_size > 0
     assert sandbox.received() == []
+
+
+def test_trace_is_readable_by_its_owner_only(run_cli, sandbox, tmp_path):
+    """The trace holds the session (cookies, storage): 0600, also where a world-readable file was,
+    and no private working directory left beside it."""
+    site = _site_file(tmp_path, sandbox, "金台区人民政府", "legacy")
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    old = traces / "trace.zip"
+    old.write_bytes(b"an older trace")
+    old.chmod(0o644)
+    umask = os.umask(0o022)                   # the usual umask: new files world-readable
+    try:
+        dry = run_cli("replay", str(site), "--trace", str(old))
+        sent = run_cli("replay", str(site), "--submit", "--campaign", "t", "--trace", str(traces / "sent.zip"))
+    finally:
+        os.umask(umask)
+    assert dry.returncode == 0, dry.stderr
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    for trace in (old, traces / "sent.zip"):
+        assert stat.S_IMODE(trace.stat().st_mode) == 0o600, (trace, oct(trace.stat().st_mode))
+        with zipfile.ZipFile(trace) as z:       # a real Playwright trace, not the older file
+            assert any(n.endswith(".trace") for n in z.namelist()), z.namelist()
+    assert sorted(p.name for p in traces.iterdir()) == ["sent.zip", "trace.zip"]
+    assert len(sandbox.received("金台区人民政府")) == 1
 
 
 def test_dry_run_with_a_captcha_asks_the_terminal(run_cli, sandbox, tmp_path):

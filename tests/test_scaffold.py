@@ -6,6 +6,8 @@ everything it writes goes to the test's own directories (`--sites-dir`, `--pages
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import REPO, one_line_error, run_async
 
@@ -18,12 +20,15 @@ from bot.store.evidence import EvidenceStore
 
 JACT = "宝鸡市教育局"
 MINIMAL = "宝鸡市统计局"
+SESSIONS = "宝鸡市测试会话局"       # hdjlpt: every page sets a session cookie
 ROSTER = {
     "campaign": {"name": "s", "submit_at": "2024-04-26T10:00:00+08:00", "end_at": "2024-05-10T18:00:00+08:00"},
     "site": [
         {"name": JACT, "group": "市级部门网站", "platform": "jact", "mailboxes": ["leader", "mayor"],
          "slug": "jyj", "captcha": True},
         {"name": MINIMAL, "group": "市级部门网站", "platform": "minimal", "mailboxes": ["leader"], "slug": "tjj"},
+        {"name": SESSIONS, "group": "市级部门网站", "platform": "hdjlpt", "mailboxes": ["leader", "mayor"],
+         "slug": "hd"},
     ],
 }
 
@@ -87,6 +92,50 @@ def test_scaffold_writes_a_site_file_and_pages_that_replay_offline(scaffold, san
         assert {f.expected for f in run.fields} >= {"关于政务服务事项办理的咨询", "13800000000"}
     assert sandbox.requests[before:] == []               # served from the HAR alone
     assert sandbox.received() == []                      # a dry run sends nothing
+
+
+SECRET_HEADERS = {"cookie", "set-cookie", "authorization", "proxy-authorization"}
+
+
+def test_saved_pages_keep_no_cookie_and_still_replay(scaffold, sandbox, tmp_path):
+    """A site whose every page sets a session cookie: the saved HARs hold no cookie, no cookie
+    value anywhere and no Cookie / Set-Cookie / Authorization header, and replay all the same."""
+    url = sandbox.base_url(SESSIONS)
+    r = scaffold(url, "--platform", "hdjlpt", "--name", SESSIONS, "--key", "hd", "--group", "市级部门网站")
+    assert r.returncode == 0, r.stdout + r.stderr
+    issued = list(sandbox.platforms["hdjlpt"].sessions._items)     # the cookie values the site set
+    assert issued, "the site set no session cookie: nothing to test"
+
+    hars = sorted((scaffold.pages / "hd").glob("*.har"))
+    assert [h.name for h in hars] == ["leader.har", "mayor.har"]
+    for har in hars:
+        text = har.read_text(encoding="utf-8")
+        assert not [v for v in issued if v in text], har
+        assert "hdjlpt_session" not in text, har
+        entries = json.loads(text)["log"]["entries"]
+        assert len(entries) >= 2                                    # the form and its captcha or assets
+        for entry in entries:
+            for part in ("request", "response"):
+                message = entry[part]
+                assert message["cookies"] == [], (har, entry["request"]["url"], part)
+                names = {h["name"].lower() for h in message["headers"]}
+                assert not names & SECRET_HEADERS, (har, entry["request"]["url"], part, names)
+                assert "user-agent" in names or part == "response"   # other headers are kept
+
+    record = load_site(scaffold.sites / "hd.toml")
+    scenario = scenario_for(record, REPO / "scenarios", where="hd.toml")
+    before = len(sandbox.requests)
+
+    async def replay():
+        async with chromium() as browser:
+            return [await replay_saved(browser, record, scenario, scaffold.pages / "hd" / f"{kind}.har", kind,
+                                       EvidenceStore(tmp_path / "ev"), timeout_ms=4000)
+                    for kind in record.mailboxes]
+
+    for run in run_async(replay()):
+        assert run.ok, run.problem()
+    assert sandbox.requests[before:] == []               # served from the scrubbed HAR alone
+    assert sandbox.received() == []
 
 
 def test_refuses_to_overwrite_unless_forced(scaffold, sandbox):

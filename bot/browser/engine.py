@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import shutil
+import tempfile
 import time
 from html import escape as html_escape
 from urllib.parse import urlencode
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol
 
 from playwright.async_api import Error as PlaywrightError
@@ -176,7 +180,7 @@ class Browser:
                 raise
             finally:
                 if trace_path:
-                    await context.tracing.stop(path=trace_path)
+                    await save_trace(context, trace_path)
                 if reuse and healthy:
                     try:
                         await context.clear_cookies()
@@ -211,6 +215,25 @@ def _label(flow: str, i: int, step) -> str:
     what = step.name or next((getattr(step, a) for a in ("selector", "url", "image", "field", "match")
                               if getattr(step, a, None)), "")
     return f"{flow}[{i}] {step.op}" + (f" {what}" if what else "")
+
+
+async def save_trace(context, path: str | Path) -> None:
+    """Stops the context's tracing into `path`, readable by its owner only (0600).
+
+    A trace holds the session: cookies and local storage, a logged-in inspector's on a site
+    behind a unified login. Playwright writes the file itself, with the default mode, so it is
+    written into a private (0700) directory beside `path`, made 0600 there and then moved into
+    place (a rename on one file system): no other user can read it at any moment."""
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix=".trace-", dir=dest.parent))
+    try:
+        tmp = private / dest.name
+        await context.tracing.stop(path=str(tmp))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 class FlowRunner:

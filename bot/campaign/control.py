@@ -28,6 +28,7 @@ from bot.campaign.window import next_occurrence, send_times
 from bot.campaign.worker import CampaignWorker, Target
 from bot.clock import SHANGHAI, Clock, aware, local
 from bot.config import Config
+from bot.contact import contact_problem
 from bot.errors import ConfigError, UserError
 from bot.scenario.loader import load_site, scenario_for
 from bot.store import models as m
@@ -108,7 +109,10 @@ def resolve_identities(spec: CampaignSpec, config: Config) -> list[Identity]:
 
 
 def plan_campaign(spec: CampaignSpec, clock: Clock, calendar: WorkCalendar, config: Config) -> CampaignPlan:
-    """What the campaign would send, to whom, when and as whom. Reads files; changes nothing."""
+    """What the campaign would send, to whom, when and as whom. Reads files; changes nothing.
+
+    A site that may be real (bot.contact.is_test_host) is written to only as an identity with a
+    phone and an email: else a ConfigError naming the site and what is missing."""
     start = planning_start(spec, clock.now())
     entries_all = spec.site_entries(start.date(), Path(config.paths.scenarios_dir))
     identities = resolve_identities(spec, config)
@@ -118,7 +122,12 @@ def plan_campaign(spec: CampaignSpec, clock: Clock, calendar: WorkCalendar, conf
         if not kinds:
             skipped.append(f"{entry.record.name}: no {' or '.join(spec.mailboxes or [])} mailbox")
             continue
-        ident = identities[len(entries) % len(identities)].name if identities else None
+        identity = identities[len(entries) % len(identities)] if identities else None
+        problem = contact_problem(entry.record.name, entry.record.base_url, identity, key="key 'identities'",
+                                  accounts=str(config.paths.accounts_file))
+        if problem:
+            raise ConfigError(f"{problem}; nothing was planned", where=spec.source)
+        ident = identity.name if identity else None
         entries.append(entry)
         for kind in kinds:
             key = (entry.record.key, kind)

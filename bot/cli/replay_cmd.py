@@ -2,7 +2,8 @@
 
 A dry run by default: every field is filled, screenshots are kept, and it stops before the
 final click. `--submit` sends the letter as a campaign letter, recorded in the database, and
-never twice for the same campaign and mailbox.
+never twice for the same campaign and mailbox; as the `--identity` (its phone and reply address)
+when given, and to a site that may be real only so (bot.contact).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import typer
 
 from bot.cli.common import app_state
+from bot.contact import contact_problem
 from bot.errors import UserError
 from bot.vocab import LetterState
 
@@ -48,7 +50,7 @@ def replay(
     submit: bool = typer.Option(False, "--submit", help="Really send the letter (recorded; never twice per campaign and mailbox)."),
     campaign: str = typer.Option(None, "--campaign", metavar="NAME", help="Campaign the submitted letter belongs to (default: replay-YYYY-MM)."),
     out: str = typer.Option("replay-out", "--out", metavar="DIR", help="Screenshots and HTML of the dry run."),
-    identity: str = typer.Option("", "--identity", metavar="NAME", help="Inspector identity whose saved login to use (sites behind a login; see `mailbox-bot login`)."),
+    identity: str = typer.Option("", "--identity", metavar="NAME", help="Inspector identity (accounts file) whose saved login to use (sites behind a login; see `mailbox-bot login`); with --submit, also the letter's name, phone and reply address. Required for --submit to a real site."),
 ) -> None:
     """Replay one site's letter form step by step with timings (dry run unless --submit)."""
     from bot.scenario.loader import load_site, scenario_for
@@ -60,8 +62,29 @@ def replay(
     kind = mailbox or record.mailboxes[0]
     if kind not in record.mailboxes:
         raise UserError(f"--mailbox: {record.name} has no {kind!r} mailbox (it has: {', '.join(record.mailboxes)})")
-    code = asyncio.run(_replay(record, scenario, kind, path, headed, slow_mo, trace, submit, campaign, Path(out), identity))
+    sender = None
+    if submit:
+        # Checked before any browser or database: a real site gets no made-up contact data.
+        sender = submit_identity(identity, config) if identity else None
+        problem = contact_problem(record.name, record.base_url, sender, key="--identity",
+                                  accounts=str(config.paths.accounts_file))
+        if problem:
+            raise UserError(f"{problem}; nothing was sent", where=str(path))
+    code = asyncio.run(_replay(record, scenario, kind, path, headed, slow_mo, trace, submit, campaign, Path(out),
+                               identity, sender))
     raise typer.Exit(code)
+
+
+def submit_identity(name: str, config):
+    """The `--identity` a submitted letter is sent as, from the accounts file."""
+    from bot.accounts import load_accounts
+
+    accounts = load_accounts(config.paths.accounts_file)
+    ident = next((i for i in accounts.identity if i.name == name), None)
+    if ident is None:
+        known = ", ".join(i.name for i in accounts.identity) or "none"
+        raise UserError(f"--identity: no identity {name!r} in {config.paths.accounts_file} (defined: {known})")
+    return ident
 
 
 def _printer():
@@ -71,7 +94,7 @@ def _printer():
 
 
 async def _replay(record, scenario, kind, path, headed, slow_mo, trace, submit, campaign, out: Path,
-                  identity: str = "") -> int:
+                  identity: str = "", sender=None) -> int:
     from bot.browser.captcha import HeadedCaptcha, TerminalCaptcha
     from bot.login import SessionStore
     from bot.browser.engine import Browser
@@ -136,7 +159,7 @@ async def _replay(record, scenario, kind, path, headed, slow_mo, trace, submit, 
                                 captcha=captcha, sessions=sessions, identity_name=identity)
         with db.session() as s:
             worker.plan(s.get(m.Campaign, camp.id), LetterWriter(seed=f"{name}/{record.key}/{kind}"),
-                        at=clock.now(), only_mailbox=kind)
+                        at=clock.now(), identity=sender, only_mailbox=kind)
             letter_id = s.scalar(select(m.Letter.id).where(m.Letter.campaign_id == camp.id,
                                                            m.Letter.mailbox_id == mailbox_id))
         state = await worker.submit(letter_id, on_step=_printer(), trace_path=trace)

@@ -30,6 +30,7 @@ from typing import Any, Iterable
 
 from faker import Faker
 
+from bot.contact import RESERVED_EMAIL_DOMAINS
 from bot.letters import places
 from bot.letters.bank import Bank, Expander, Field, Template, load_bank
 from bot.letters.similarity import THRESHOLD, ShingleIndex
@@ -38,7 +39,9 @@ from bot.scenario.schema import Limits
 # Mobile prefixes in everyday use (no data-only 14x or virtual-operator 17x blocks).
 MOBILE_PREFIXES = ("130 131 132 133 134 135 136 137 138 139 150 151 152 153 155 156 157 158 159 "
                    "166 173 175 176 177 180 181 182 183 184 185 186 187 188 189 191 193 198 199").split()
-MAIL_DOMAINS = ("qq.com", "163.com", "126.com", "sina.com", "139.com", "foxmail.com")
+# Made-up addresses only at domains reserved for examples (RFC 2606): a site writes back to the
+# letter's address, and one at a real provider may be a stranger's (bot.contact).
+MAIL_DOMAINS = RESERVED_EMAIL_DOMAINS
 # Tries per letter before giving up: each is a template, expanded again if its title misses
 # the limits. A few hundred is far more than a bank with room needs.
 MAX_TRIES = 400
@@ -166,7 +169,8 @@ class LetterWriter:
         """A new letter for `site_name` in `region` within `limits`.
 
         `identity`: the inspector (an `Identity` or anything with `real_name` and `phone`); a
-        site calls back, so a given real name and phone are the letter's, else made-up ones."""
+        site calls back, so a given real name and phone are the letter's, else made-up ones (a
+        site that may be real is never written to without them: bot.contact)."""
         limits = limits or Limits()
         field = self.bank.field_for(site_name)
         where = places.region(region)
@@ -238,9 +242,13 @@ class LetterWriter:
         return "居民" if place.urban else self.rng.choice(("居民", "村民", "村民"))
 
     def _email(self) -> str:
+        """Made up, so never at a real mail provider: a QQ-number-like or a user-name local part
+        (as citizens' addresses look) at a reserved domain."""
         if self.rng.random() < 0.35:
-            return f"{self.rng.randint(10_000_000, 3_999_999_999)}@qq.com"
-        return f"{self.faker.user_name()}@{self.rng.choice(MAIL_DOMAINS)}"
+            local = str(self.rng.randint(10_000_000, 3_999_999_999))
+        else:
+            local = self.faker.user_name()
+        return f"{local}@{self.rng.choice(MAIL_DOMAINS)}"
 
     def _password(self) -> str:
         letters = string.ascii_letters

@@ -3,12 +3,14 @@
 Every writer takes (rows, meta, dest) where dest is a path or an open stream (text for JSON,
 CSV, Markdown and HTML; binary for XLSX), and uses `table_rows` for its display values.
 Writers never read the wall clock: the caller sets `meta.generated_at` from its Clock.
+Every CSV and XLSX cell goes through `formula_like` (see there: spreadsheet formula injection).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterable, Iterator
@@ -43,6 +45,27 @@ def _text_out(dest: Dest, encoding: str = "utf-8", newline: str | None = None) -
             yield f
     else:
         yield dest
+
+
+# ---------------------------------------------------------------------- spreadsheet cells
+
+# What makes Excel or LibreOffice read a typed (or imported) cell as a formula: "=", "+", "-"
+# and "@", and a leading tab or carriage return, which some importers drop before looking
+# (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_like(value) -> bool:
+    """True for a text cell a spreadsheet would evaluate. The table carries text the sites
+    chose (their names, remarks, reply texts): a site named `=HYPERLINK(...)` must reach the
+    inspector's spreadsheet as that text, not as a link or a command. Numbers (序号, 回复用时)
+    are never formulas. The CSV writer prefixes such a cell with "'" (OWASP's advice); the XLSX
+    writer stores it as a string cell with Excel's quote prefix, the same thing in that format."""
+    return isinstance(value, str) and value.startswith(FORMULA_START)
+
+
+def _csv_cell(value):
+    return "'" + value if formula_like(value) else value
 
 
 # --------------------------------------------------------------------------------- JSON
@@ -100,9 +123,9 @@ def write_csv(rows: Iterable[ReportRow], meta: ReportMeta, dest: Dest) -> None:
     with _text_out(dest, encoding="utf-8", newline="") as f:
         f.write("\ufeff")
         w = csv.writer(f)
-        w.writerow(header)
+        w.writerow([_csv_cell(h) for h in header])
         for d in table_rows(rows, meta):
-            w.writerow([d[h] for h in header])
+            w.writerow([_csv_cell(d[h]) for h in header])
 
 
 # ----------------------------------------------------------------------------- Markdown
@@ -178,6 +201,23 @@ XLSX_TITLE_ROW = 2
 XLSX_HEADER_ROW = 3
 XLSX_COLUMN_WIDTHS = [6, 30, 12, 18, 18, 11, 12, 10, 38]
 _WRAP_COLUMNS = {2, 9}     # 网站名称, 备注 (1-based)
+# Control characters an XLSX file cannot hold (openpyxl refuses them): shown, not dropped.
+_XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _put(ws, row: int, column: int, value=None):
+    """Writes one cell. Text is always a string cell: openpyxl would make "=..." a formula and
+    "#N/A" an error value; a `formula_like` text also gets the quote prefix, so that editing the
+    cell in Excel or LibreOffice does not turn it into a formula either."""
+    cell = ws.cell(row=row, column=column)
+    if isinstance(value, str):
+        cell.value = _XLSX_ILLEGAL.sub("\ufffd", value)
+        cell.data_type = "s"
+        if formula_like(value):
+            cell.quotePrefix = True
+    elif value is not None:
+        cell.value = value
+    return cell
 
 
 def workbook(rows: Iterable[ReportRow], meta: ReportMeta):
@@ -202,20 +242,20 @@ def workbook(rows: Iterable[ReportRow], meta: ReportMeta):
     ws = wb.active
     ws.title = meta.attachment[:31] or "附件"
 
-    ws["A1"] = meta.attachment
+    _put(ws, 1, 1, meta.attachment)
     ws["A1"].font = Font(name="黑体", size=14)
     ws["A1"].alignment = Alignment(horizontal="left", vertical="center")
     ws.row_dimensions[1].height = 22
 
     ws.merge_cells(f"A{XLSX_TITLE_ROW}:{last}{XLSX_TITLE_ROW}")
-    title = ws.cell(row=XLSX_TITLE_ROW, column=1, value=meta.title)
+    title = _put(ws, XLSX_TITLE_ROW, 1, meta.title)
     title.font = Font(name="宋体", size=18, bold=True)
     title.alignment = Alignment(horizontal="center", vertical="center")
     ws.row_dimensions[XLSX_TITLE_ROW].height = 36
 
     fill = PatternFill("solid", fgColor="D9E1F2")
     for c, h in enumerate(header, start=1):
-        cell = ws.cell(row=XLSX_HEADER_ROW, column=c, value=h)
+        cell = _put(ws, XLSX_HEADER_ROW, c, h)
         cell.font = bold_font
         cell.alignment = centre
         cell.border = border
@@ -230,13 +270,13 @@ def workbook(rows: Iterable[ReportRow], meta: ReportMeta):
             cell = ws.cell(row=r, column=c)
             cell.border = border
             cell.fill = group_fill
-        g = ws.cell(row=r, column=1, value=heading)
+        g = _put(ws, r, 1, heading)
         g.font = bold_font
         g.alignment = Alignment(horizontal="left", vertical="center")
         r += 1
         for d in section:
             for c, h in enumerate(header, start=1):
-                cell = ws.cell(row=r, column=c, value=d[h])
+                cell = _put(ws, r, c, d[h])
                 cell.font = body_font
                 cell.border = border
                 cell.alignment = left_wrap if c in _WRAP_COLUMNS else centre
@@ -252,7 +292,7 @@ def workbook(rows: Iterable[ReportRow], meta: ReportMeta):
     r += 1
     for text in notes:
         ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=ncol)
-        cell = ws.cell(row=r, column=1, value=text)
+        cell = _put(ws, r, 1, text)
         cell.font = Font(name="宋体", size=10)
         cell.alignment = Alignment(horizontal="left", vertical="top", wrap_text=True)
         # merged cells do not auto-fit: about two width units per Chinese character
