@@ -128,7 +128,7 @@ class Jact(Platform):
         values = {"bjbh": code, "cxm": secret}
         if not code or not secret:
             return self.render(ctx, "jact/query.html", values=values, error="请输入办件编号和查询码")
-        letter = ctx.store.find(ctx.site.slug, ctx.mailbox, code)
+        letter = ctx.find(code)
         if letter is not None and letter.secret != secret.upper():
             letter = None
         view = ctx.visible(letter)
@@ -139,18 +139,16 @@ class Jact(Platform):
 
     def _list_data(self, ctx: SiteContext, req: Request) -> Response:
         page = _page_number(req.query.get("page"))
-        views = [v for v in (ctx.visible(x) for x in ctx.store.letters(ctx.site.slug, ctx.mailbox)
-                             if x.public) if v is not None]
-        views.sort(key=lambda v: v.letter.received_at, reverse=True)
-        pages = max(1, math.ceil(len(views) / PAGE_SIZE))
+        total, views = ctx.public_letters((page - 1) * PAGE_SIZE, PAGE_SIZE)
+        pages = max(1, math.ceil(total / PAGE_SIZE))
         rows = [{
             "title": v.letter.title,
             "bjbh": v.letter.tracking_code,
             "submitDate": f"{v.received:%Y-%m-%d}",
             "status": STATUS[v.status],
             "replyDate": f"{v.displayed_reply_at:%Y-%m-%d}" if v.finished else "",
-        } for v in views[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]]
-        data = {"total": len(views), "page": page, "pages": pages, "rows": rows}
+        } for v in views]
+        data = {"total": total, "page": page, "pages": pages, "rows": rows}
         text = "var listData = " + json.dumps(data, ensure_ascii=False).replace("</", "<\\/") + ";\n"
         return Response(200, text.encode("utf-8"), "application/javascript; charset=utf-8",
                         [("Cache-Control", "no-cache")])
