@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from urllib.request import HTTPCookieProcessor, Request, build_opener, urlopen
 
 import pytest
+from playwright.sync_api import expect
 
 from bot.calendar import WorkCalendar
 from bot.clock import SHANGHAI, SimClock
@@ -215,6 +216,53 @@ def test_traffic_letters_are_answered_by_the_query_page_with_their_own_codes(sb,
     assert 'id="noResult"' in query_jact(sb, nxt, answered.secret)
     # never part of what the sandbox received
     assert sb.received() == []
+
+
+def test_the_list_searches_titles(sb, clock):
+    code, _ = submit_jact(sb)
+    clock.set(at(2024, 4, 28, 12, 0))
+    found = list_data(sb, key="停车收费")
+    assert found["key"] == "停车收费" and found["rows"][0]["bjbh"] == code
+    assert all("停车收费" in r["title"] for r in all_rows(sb, key="停车收费"))
+    crossings = all_rows(sb, key="交叉口增设")      # anywhere in the title, as typed
+    assert crossings and all("交叉口增设" in r["title"] for r in crossings)
+    assert list_data(sb, key="建议 交叉口")["total"] == 0     # not split into words
+    assert list_data(sb, key="没有这样的标题")["rows"] == []
+    assert list_data(sb, key="没有这样的标题")["total"] == 0
+    assert list_data(sb, key="  ")["total"] == list_data(sb)["total"]
+
+
+def test_the_list_page_draws_rows_and_a_pager_that_keeps_the_search(sb, clock, page):
+    clock.set(at(2024, 4, 28, 12, 0))
+    total = list_data(sb)["total"]
+    pages = -(-total // 15)
+    page.set_default_timeout(5000)
+    page.goto(f"{sb.base_url(CITY)}/leader/list")
+    expect(page.locator("#letterList")).to_have_attribute("data-loaded", "1")
+    expect(page.locator("#listBody tr.list-row")).to_have_count(15)
+    expect(page.locator("#pager")).to_contain_text(f"共{total}条 第1/{pages}页")
+    expect(page.locator("#totalCount")).to_have_text(str(total))
+    expect(page.locator("#pageCount")).to_have_text(str(pages))
+    expect(page.locator("#pager a.prev, #pager a.first")).to_have_count(0)
+    first_code = page.locator("#listBody tr.list-row").first.get_attribute("data-bjbh")
+    page.click("#pager a.next")
+    expect(page.locator("#pageNo")).to_have_text("2")
+    expect(page.locator("#letterList")).to_have_attribute("data-loaded", "1")
+    expect(page.locator(f"#listBody tr[data-bjbh='{first_code}']")).to_have_count(0)
+    page.click("#pager a.last")
+    expect(page.locator("#pageNo")).to_have_text(str(pages))
+    expect(page.locator("#pager a.next, #pager a.last")).to_have_count(0)
+    # the search box: its results page through with the words kept
+    page.fill("#key", "建议")
+    page.click("#btnSearch")
+    expect(page.locator("#letterList")).to_have_attribute("data-loaded", "1")
+    expect(page.locator("#key")).to_have_value("建议")
+    for title in page.locator("#listBody td.title").all_inner_texts():
+        assert "建议" in title
+    page.click("#pager a.next")
+    expect(page.locator("#pageNo")).to_have_text("2")
+    assert "key=%E5%BB%BA%E8%AE%AE" in page.url
+    expect(page.locator("#listBody td.title").first).to_contain_text("建议")
 
 
 # -- the other archetypes ---------------------------------------------------------------------------
