@@ -10,6 +10,7 @@ import http.cookiejar
 import inspect
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 from urllib.request import HTTPCookieProcessor, Request, build_opener, urlopen
@@ -338,6 +339,22 @@ def test_two_sandboxes_with_the_same_roster_and_clock_show_the_same_letters():
                          {site["name"]: s.traffic(site["name"]) for site in ROSTER["site"]}))
     assert seen[0] == seen[1]
     assert len(seen[0][1][CITY]) > 1000
+
+
+def test_concurrent_first_requests_see_what_one_reader_sees():
+    """The server is threaded: readers racing to draw the same days agree with a lone reader,
+    and letters sent at once get distinct numbers among the traffic's."""
+    when = at(2024, 4, 26, 15, 0)
+    with Sandbox(roster_from_dict(ROSTER), SimClock(when)) as lone:
+        expected = [list_data(lone, page=p) for p in range(1, 9)]
+    with Sandbox(roster_from_dict(ROSTER), SimClock(when)) as s, ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(lambda p: list_data(s, page=p), range(1, 9))) == expected
+        sent = list(pool.map(lambda i: submit_jact(s, bt=f"关于第{i}号路口信号灯配时的建议"), range(6)))
+        codes = [code for code, _ in sent]
+        day = [x.tracking_code for x in s.traffic(CITY) if x.received_at.date() == when.date()]
+        numbers = sorted(parse_code("jact", c)[1] for c in codes + day)
+        assert numbers == list(range(1, len(day) + 7))
+        assert sorted(x.tracking_code for x in s.received()) == sorted(codes)
 
 
 def test_traffic_0_leaves_everything_as_it_was(clock):
