@@ -26,6 +26,10 @@ PLATFORMS = ("jact", "legacy", "minimal", "igi", "hdjlpt")
 EMAIL_PLATFORMS = ("jact", "minimal", "igi", "hdjlpt")   # the forms with an email field (legacy has none)
 DRIFT_ROLES = ("title", "body", "name", "phone", "email")
 MAILBOXES = ("leader", "mayor")
+MAX_TRAFFIC = 1000          # other citizens' letters a working day, per mailbox
+# The daily letter numbers each platform's tracking code has room for (docs/sandbox.md); the
+# other citizens' letters of all its sites share them with the test letters.
+CODE_ROOM = {"jact": 99_999, "legacy": 999_999, "minimal": 9_999, "igi": 999_999, "hdjlpt": 999_999}
 RESERVED_SLUGS = ("sso",)
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _DURATION_RE = re.compile(r"(\d+)\s*([smhd])")
@@ -149,6 +153,8 @@ class RosterSite(_Strict):
     """A form field renamed since the platform template was written."""
     login: Annotated[bool, Field(strict=True)] = False
     """Writing needs a login at the unified identity platform (`/sso/`)."""
+    traffic: Annotated[int, Field(strict=True, ge=0, le=MAX_TRAFFIC)] = 0
+    """Other citizens' letters a working day, per mailbox (`bot.sandbox.traffic`)."""
 
     @field_validator("platform")
     @classmethod
@@ -274,7 +280,7 @@ def _describe(err: ValidationError, data: dict[str, Any], where: str) -> ConfigE
         msg = "unknown key"
         if re.fullmatch(r"site\[\d+\]\.[^.]+", key):
             msg += (" (expected: name, group, platform, mailboxes, slug, region, captcha, ack, "
-                    "reply, delete, backdate, challenge, flaky, latency_ms, drift, login)")
+                    "reply, delete, backdate, challenge, flaky, latency_ms, drift, login, traffic)")
         elif re.fullmatch(r"site\[\d+\]\.reply\.[^.]+", key):
             msg += " (expected: workdays, at, channel)"
         elif re.fullmatch(r"site\[\d+\]\.delete\.[^.]+", key):
@@ -293,6 +299,9 @@ def _describe(err: ValidationError, data: dict[str, Any], where: str) -> ConfigE
         msg = str(e.get("ctx", {}).get("error") or e["msg"]).removeprefix("Value error, ")
         if "got" in msg:
             value = None
+    elif key.endswith(".traffic") and kind in ("int_type", "int_parsing", "int_from_float",
+                                               "greater_than_equal", "less_than_equal"):
+        msg = f"expected a whole number of other citizens' letters a day, 0 to {MAX_TRAFFIC}"
     elif kind in ("int_type", "int_parsing", "int_from_float"):
         msg = "expected a whole number"
     elif kind in ("bool_type", "bool_parsing"):
@@ -347,8 +356,23 @@ def _check_whole(roster: Roster, where: str) -> None:
             raise ConfigError(f"key 'site[{i}].slug' (site {i} {s.name!r}): duplicate slug "
                               f"{s.slug!r}, already used by site[{slugs[s.slug]}]", where=where)
         slugs[s.slug] = i
+    _check_traffic_room(roster, where)
+
+
+def _check_traffic_room(roster: Roster, where: str) -> None:
+    """Every site of a platform draws its letter numbers from one daily counter; its traffic
+    may use at most half of it, leaving the rest for the test letters."""
+    used: dict[str, int] = {}
+    for i, s in enumerate(roster.site, start=1):
+        used[s.platform] = used.get(s.platform, 0) + s.traffic * len(s.mailboxes)
+        room = CODE_ROOM[s.platform] // 2
+        if s.traffic and used[s.platform] > room:
+            raise ConfigError(f"key 'site[{i}].traffic' (site {i} {s.name!r}): the {s.platform} "
+                              f"sites' traffic adds up to {used[s.platform]} letters a day (each "
+                              f"mailbox counts), more than the {room} its daily tracking codes "
+                              "leave room for", where=where)
 
 
 __all__ = ["PLATFORMS", "EMAIL_PLATFORMS", "DRIFT_ROLES", "RosterAccount", "REPLY_CHANNELS", "MAILBOXES", "Roster", "RosterCampaign", "RosterSite", "ReplyRule",
-           "DeleteRule", "BackdateRule", "load_roster", "roster_from_dict", "default_roster_path",
+           "DeleteRule", "BackdateRule", "MAX_TRAFFIC", "CODE_ROOM", "load_roster", "roster_from_dict", "default_roster_path",
            "parse_duration"]

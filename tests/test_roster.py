@@ -144,6 +144,43 @@ def test_roster_faults_name_file_and_key(tmp_path, old, new, key, expected):
         assert "site 2" in message and ("乙局" in message or "甲局" in message)
 
 
+@pytest.mark.parametrize("value", ["-1", '"many"', "2.5", "true", "1001"])
+def test_traffic_must_be_a_whole_number_of_letters(tmp_path, value):
+    path = write(tmp_path, VALID.replace('platform = "jact"', f'platform = "jact"\ntraffic = {value}', 1))
+    with pytest.raises(ConfigError) as err:
+        load_roster(path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: key 'site[1].traffic' (site 1 '甲局'): expected a whole number "
+                              "of other citizens' letters a day, 0 to 1000")
+
+
+def test_traffic_defaults_to_0_and_is_listed_among_the_keys(tmp_path):
+    r = load_roster(write(tmp_path, VALID.replace('platform = "jact"', 'platform = "jact"\ntraffic = 40', 1)))
+    assert (r.site[0].traffic, r.site[1].traffic) == (40, 0)
+    with pytest.raises(ConfigError, match=r"unknown key \(expected: .*drift, login, traffic\)"):
+        load_roster(write(tmp_path, VALID.replace('platform = "jact"', 'platform = "jact"\ntraffik = 4', 1)))
+
+
+def test_traffic_must_leave_room_in_the_platforms_daily_codes(tmp_path):
+    """minimal numbers 9999 letters a day across its sites; traffic may take half."""
+    sites = "".join(f'\n[[site]]\nname = "局{i}"\ngroup = "g"\nplatform = "minimal"\n'
+                    f'mailboxes = ["leader", "mayor"]\ntraffic = 1000\n' for i in range(1, 4))
+    path = write(tmp_path, VALID + sites)
+    with pytest.raises(ConfigError) as err:
+        load_roster(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: key 'site[5].traffic' (site 5 '局3'): the minimal sites' "
+                              "traffic adds up to 6000 letters a day")
+    assert "4999" in message and "\n" not in message
+    load_roster(write(tmp_path, VALID + sites.replace("traffic = 1000", "traffic = 800")))
+
+
+def test_bundled_roster_has_no_traffic(baoji):
+    """Its demo figures were set without other citizens' letters."""
+    assert all(s.traffic == 0 for s in baoji.site)
+
+
 def test_missing_file_and_bad_toml(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_roster(tmp_path / "nope.toml")

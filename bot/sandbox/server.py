@@ -32,6 +32,7 @@ from bot.sandbox.platforms.base import Request, Response, SiteContext, mailbox_l
 from bot.sandbox.platforms.legacy import ViewState
 from bot.sandbox.sso import SSO
 from bot.sandbox.store import ReceivedLetter, Store
+from bot.sandbox.traffic import Traffic, TrafficLetter
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_BODY = 1_000_000
@@ -54,7 +55,9 @@ class Sandbox:
         self.port = port
         self.calendar = calendar or WorkCalendar()
         self.log = log
-        self.store = Store()
+        self.traffic_model = Traffic(roster, self.calendar)
+        """Other citizens' letters (roster `traffic`), computed from the clock."""
+        self.store = Store(self.traffic_model.count_until if self.traffic_model.any else None)
         self.viewstate = ViewState()
         self.env = make_env()
         self.platforms = make_platforms(self.env)
@@ -125,7 +128,20 @@ class Sandbox:
 
     def timeline(self, letter: ReceivedLetter) -> Timeline:
         """When the letter's site replies / deletes it (for tests and demo reports)."""
+        if isinstance(letter, TrafficLetter):
+            return letter.timeline()
         return self._sites[letter.slug][2].timeline(letter.received_at)
+
+    def traffic(self, site_name: str, mailbox: str | None = None) -> list[TrafficLetter]:
+        """Other citizens' letters (roster `traffic`) that the site has received by now, public
+        or not, oldest first, each with its tracking code and 查询码/password as the writer got
+        them. Never part of `received()`."""
+        site = self._site(site_name)
+        now = self.clock.now()
+        letters = [self.traffic_model.letter(slot, self.store)
+                   for mb in (site.mailboxes if mailbox is None else [mailbox])
+                   for slot in self.traffic_model.arrived(site, mb, now)]
+        return sorted(letters, key=lambda x: x.received_at)
 
     def captcha_answer(self, token: str) -> str | None:
         """The digits of the captcha image a form names by its hidden key (jact `yzmKey`, igi

@@ -2,15 +2,23 @@
 
 Letters are never removed: a deleted letter is hidden by its site's behaviour at request time,
 but it still counts as received (tests use `received()` to prove what the bot sent).
+
+Only letters that came through a site's form are stored. Other citizens' letters (roster
+`traffic`, `bot.sandbox.traffic`) are computed from the clock, but they take their numbers
+from the same daily counter, as on a real site: a letter's number is one more than the letters
+of its platform that arrived before it that day, stored or computed.
 """
 
 from __future__ import annotations
 
+import bisect
+import re
 import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Callable
 
 from bot.clock import local
 
@@ -33,15 +41,21 @@ class ReceivedLetter:
     secret: str          # 查询码 (jact) / 查询密码 chosen by the writer (legacy) / "" (minimal)
     kind: str            # 信件类型 ("" where the platform has none)
     target: str          # 提交对象 (jact only)
-    public: bool         # 是否公开 (jact; the other platforms publish nothing)
+    public: bool         # 是否公开 (jact, igi, hdjlpt; legacy and minimal publish nothing)
     received_at: datetime
 
 
+# How many other citizens' letters of a platform arrived on a day up to a moment (inclusive).
+TrafficCount = Callable[[str, date, datetime], int]
+
+
 class Store:
-    def __init__(self) -> None:
+    def __init__(self, traffic_until: TrafficCount | None = None) -> None:
         self._lock = threading.Lock()
         self._letters: list[ReceivedLetter] = []
-        self._sequence: dict[tuple[str, str], int] = {}   # (platform, yyyymmdd) -> last number
+        # (platform, day) -> the receipt times of the stored letters, in order
+        self._arrivals: dict[tuple[str, date], list[datetime]] = {}
+        self._traffic_until = traffic_until
         self._captchas: OrderedDict[str, str] = OrderedDict()
 
     # -- letters --------------------------------------------------------------------------
@@ -52,10 +66,12 @@ class Store:
         is None on jact)."""
         day = local(received_at)
         with self._lock:
-            key = (platform, f"{day:%Y%m%d}")
-            n = self._sequence.get(key, 0) + 1
-            self._sequence[key] = n
-            code = _tracking_code(platform, day, n)
+            arrivals = self._arrivals.setdefault((platform, day.date()), [])
+            n = len(arrivals) + 1
+            if self._traffic_until is not None:
+                n += self._traffic_until(platform, day.date(), received_at)
+            bisect.insort(arrivals, received_at)
+            code = tracking_code(platform, day, n)
             if secret is None:
                 secret = "".join(secrets.choice(SECRET_ALPHABET) for _ in range(6))
             letter = ReceivedLetter(site=site, slug=slug, platform=platform, mailbox=mailbox,
@@ -69,6 +85,11 @@ class Store:
         with self._lock:
             return [x for x in self._letters
                     if (slug is None or x.slug == slug) and (mailbox is None or x.mailbox == mailbox)]
+
+    def arrived_before(self, platform: str, day: date, when: datetime) -> int:
+        """How many stored letters of the platform arrived on `day` strictly before `when`."""
+        with self._lock:
+            return bisect.bisect_left(self._arrivals.get((platform, day), []), when)
 
     def find(self, slug: str, mailbox: str, code: str) -> ReceivedLetter | None:
         """A letter is found only through the mailbox it was sent to."""
@@ -99,7 +120,8 @@ class Store:
             return self._captchas.pop(token, None)
 
 
-def _tracking_code(platform: str, day: datetime, n: int) -> str:
+def tracking_code(platform: str, day: datetime | date, n: int) -> str:
+    """The n-th letter of the day on the platform (the width is in bot.roster.CODE_ROOM)."""
     if platform == "jact":
         return f"{day:%Y%m%d}{n:05d}"          # 办件编号, e.g. 2024042600001
     if platform == "legacy":
@@ -109,3 +131,24 @@ def _tracking_code(platform: str, day: datetime, n: int) -> str:
     if platform == "hdjlpt":
         return f"GD{day:%Y%m%d}{n:06d}"        # 信件编号, e.g. GD20240426000001
     return f"C{day:%Y%m%d}{n:04d}"             # 信件编号, e.g. C202404260001
+
+
+_CODE_RE = {
+    "jact": re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{5})$"),
+    "legacy": re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{6})$"),
+    "igi": re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{6})$"),
+    "hdjlpt": re.compile(r"^GD(\d{4})(\d{2})(\d{2})(\d{6})$"),
+    "minimal": re.compile(r"^C(\d{4})(\d{2})(\d{2})(\d{4})$"),
+}
+
+
+def parse_code(platform: str, code: str) -> tuple[date, int] | None:
+    """(day, number) of a tracking code of the platform's format; None if it is not one."""
+    m = _CODE_RE[platform].match(code.strip().upper())
+    if m is None:
+        return None
+    year = int(m[1]) + (2000 if platform == "legacy" else 0)
+    try:
+        return date(year, int(m[2]), int(m[3])), int(m[4])
+    except ValueError:
+        return None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote
 
 import jinja2
@@ -14,6 +15,7 @@ from bot.clock import local
 from bot.roster import RosterSite
 from bot.sandbox.behaviour import Behaviour, Status, Timeline, reply_text
 from bot.sandbox.store import ReceivedLetter, Store
+from bot.sandbox.traffic import TrafficLetter, newest_first
 from bot.scenario.schema import default_mailbox_label
 
 if TYPE_CHECKING:
@@ -98,7 +100,10 @@ class SiteContext:
         return self.sandbox.clock.now()
 
     def view(self, letter: ReceivedLetter) -> LetterView:
-        timeline = self.behaviour.timeline(letter.received_at)
+        if isinstance(letter, TrafficLetter):
+            timeline = letter.timeline()        # another citizen's letter: its own fate
+        else:
+            timeline = self.behaviour.timeline(letter.received_at)
         status = timeline.status(self.now())
         reply = None
         if status is Status.FINISHED:
@@ -112,6 +117,31 @@ class SiteContext:
             return None
         v = self.view(letter)
         return None if v.status is Status.GONE else v
+
+    def find(self, code: str) -> ReceivedLetter | None:
+        """The letter of this mailbox with that tracking code: one sent through the form, or
+        another citizen's (roster `traffic`) that has arrived by now."""
+        letter = self.store.find(self.site.slug, self.mailbox, code)
+        if letter is None:
+            letter = self.sandbox.traffic_model.find(self.site, self.mailbox, code, self.now(),
+                                                     self.store)
+        return letter
+
+    def public_letters(self, offset: int, limit: int,
+                       match: Callable[[str], bool] | None = None) -> tuple[int, list[LetterView]]:
+        """(how many, the views of [offset, offset + limit)) of the mailbox's public list:
+        public letters not deleted, the form's and other citizens', newest first; `match`
+        keeps only the titles it accepts (a list's search)."""
+        now = self.now()
+        stored = [v for v in (self.visible(x) for x in self.store.letters(self.site.slug, self.mailbox)
+                              if x.public and (match is None or match(x.title))) if v is not None]
+        stored.sort(key=lambda v: (v.letter.received_at, v.letter.tracking_code), reverse=True)
+        traffic = self.sandbox.traffic_model
+        count, slots = traffic.public(self.site, self.mailbox, now, match)
+        page = itertools.islice(newest_first(stored, slots), offset, offset + limit)
+        views = [item if isinstance(item, LetterView) else self.view(traffic.letter(item, self.store))
+                 for item in page]
+        return len(stored) + count, views
 
     def receive(self, **fields) -> ReceivedLetter:
         return self.store.add(site=self.site.name, slug=self.site.slug,

@@ -224,7 +224,7 @@ class Hdjlpt(Platform):
         if errors:
             session.flash = {"errors": errors, "old": old}
             return redirect(f"{ctx.prefix}/search")
-        letter = ctx.store.find(ctx.site.slug, ctx.mailbox, code)
+        letter = ctx.find(code)
         if letter is not None and letter.secret != pwd.upper():
             letter = None
         view = ctx.visible(letter)
@@ -245,17 +245,15 @@ class Hdjlpt(Platform):
             errors["limit"] = [f"每页数量 必须介于 1 - {MAX_LIMIT} 之间。"]
         if errors:
             return _json_response({"message": "The given data was invalid.", "errors": errors}, 422)
-        views = [v for v in (ctx.visible(x) for x in ctx.store.letters(ctx.site.slug, ctx.mailbox)
-                             if x.public) if v is not None]
-        views.sort(key=lambda v: v.letter.received_at, reverse=True)
+        total, views = ctx.public_letters(offset, limit)
         rows = [{
             "letter_no": v.letter.tracking_code,
             "title": v.letter.title,
             "created_at": int(v.letter.received_at.timestamp()),
             "replied_at": int(v.displayed_reply_at.timestamp()) if v.finished else None,
             "status": STATUS[v.status],
-        } for v in views[offset: offset + limit]]
-        return _json_response({"total": len(views), "rows": rows})
+        } for v in views]
+        return _json_response({"total": total, "rows": rows})
 
 
 def _required(key: str) -> str:

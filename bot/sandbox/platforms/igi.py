@@ -159,7 +159,7 @@ class Igi(Platform):
         code = _text(data.get("cxbh")) if data is not None else ""
         if not code:
             return answer(1001, "参数错误：查询编号不能为空")
-        view = ctx.visible(ctx.store.find(ctx.site.slug, ctx.mailbox, code))
+        view = ctx.visible(ctx.find(code))
         if view is None:
             return answer(1004, "信件不存在")
         return answer(0, "成功", {
@@ -172,16 +172,10 @@ class Igi(Platform):
             "replies": _replies(view),
         })
 
-    def _public(self, ctx: SiteContext) -> list[LetterView]:
-        views = [v for v in (ctx.visible(x) for x in ctx.store.letters(ctx.site.slug, ctx.mailbox)
-                             if x.public) if v is not None]
-        views.sort(key=lambda v: (v.letter.received_at, v.letter.tracking_code), reverse=True)
-        return views
-
     def _list(self, ctx: SiteContext, req: Request) -> Response:
         page = _int(req.query.get("page"), 1, 1, 10_000)
         size = _int(req.query.get("size"), PAGE_SIZE, 1, MAX_PAGE_SIZE)
-        views = self._public(ctx)
+        total, views = ctx.public_letters((page - 1) * size, size)
         rows = [{
             "cxbh": v.letter.tracking_code,
             "title": v.letter.title,
@@ -189,11 +183,12 @@ class Igi(Platform):
             "status": STATUS[v.status],
             "replyTime": epoch_ms(v.displayed_reply_at) if v.finished else None,
             "publishUrl": publish_url(ctx, v.letter.tracking_code),
-        } for v in views[(page - 1) * size: page * size]]
-        return answer(0, "成功", {"total": len(views), "page": page, "size": size, "list": rows})
+        } for v in views]
+        return answer(0, "成功", {"total": total, "page": page, "size": size, "list": rows})
 
     def _detail_page(self, ctx: SiteContext, code: str) -> Response | None:
-        view = next((v for v in self._public(ctx) if v.letter.tracking_code == code.upper()), None)
+        letter = ctx.find(code)
+        view = ctx.visible(letter) if letter is not None and letter.public else None
         if view is None:
             return None
         return self.render(ctx, "igi/detail.html", tab="list", view=view, status=STATUS[view.status])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from urllib.parse import urlencode
 
 from bot.sandbox.behaviour import Status
 from bot.sandbox.platforms.base import (EMAIL_RE, MOBILE_RE, Platform, Request, Response,
@@ -18,6 +19,7 @@ STATUS = {Status.PENDING: "待处理", Status.IN_PROGRESS: "办理中", Status.F
 STATUS_CLASS = {Status.PENDING: "status-pending", Status.IN_PROGRESS: "status-doing",
                 Status.FINISHED: "status-done"}
 PAGE_SIZE = 15
+KEY_MAX = 50          # the search box's maxlength
 FIELDS = ("xm", "sj", "email", "lx", "dx", "bt", "nr", "gk")
 AGREE_FIRST = "请先阅读并同意《写信须知》"
 NOT_FOUND = "未查询到相关信件，请核对办件编号和查询码"
@@ -57,7 +59,9 @@ class Jact(Platform):
             return self.render(ctx, "jact/query.html", values={})
         if rest == "list":
             page = _page_number(req.query.get("page"))
-            return self.render(ctx, "jact/list.html", page=page)
+            key = _key(req.query.get("key"))
+            return self.render(ctx, "jact/list.html", page=page, key=key,
+                               data_query=urlencode({"page": page, **({"key": key} if key else {})}))
         if rest == "list/data.js":
             return self._list_data(ctx, req)
         return None
@@ -128,7 +132,7 @@ class Jact(Platform):
         values = {"bjbh": code, "cxm": secret}
         if not code or not secret:
             return self.render(ctx, "jact/query.html", values=values, error="请输入办件编号和查询码")
-        letter = ctx.store.find(ctx.site.slug, ctx.mailbox, code)
+        letter = ctx.find(code)
         if letter is not None and letter.secret != secret.upper():
             letter = None
         view = ctx.visible(letter)
@@ -139,18 +143,21 @@ class Jact(Platform):
 
     def _list_data(self, ctx: SiteContext, req: Request) -> Response:
         page = _page_number(req.query.get("page"))
-        views = [v for v in (ctx.visible(x) for x in ctx.store.letters(ctx.site.slug, ctx.mailbox)
-                             if x.public) if v is not None]
-        views.sort(key=lambda v: v.letter.received_at, reverse=True)
-        pages = max(1, math.ceil(len(views) / PAGE_SIZE))
+        key = _key(req.query.get("key"))
+        # The title search of the family's lists: the words as typed, anywhere in the title
+        # (SQL `LIKE '%key%'`), not split into words.
+        needle = key.lower()
+        match = (lambda title: needle in title.lower()) if needle else None
+        total, views = ctx.public_letters((page - 1) * PAGE_SIZE, PAGE_SIZE, match)
+        pages = max(1, math.ceil(total / PAGE_SIZE))
         rows = [{
             "title": v.letter.title,
             "bjbh": v.letter.tracking_code,
             "submitDate": f"{v.received:%Y-%m-%d}",
             "status": STATUS[v.status],
             "replyDate": f"{v.displayed_reply_at:%Y-%m-%d}" if v.finished else "",
-        } for v in views[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]]
-        data = {"total": len(views), "page": page, "pages": pages, "rows": rows}
+        } for v in views]
+        data = {"total": total, "page": page, "pages": pages, "key": key, "rows": rows}
         text = "var listData = " + json.dumps(data, ensure_ascii=False).replace("</", "<\\/") + ";\n"
         return Response(200, text.encode("utf-8"), "application/javascript; charset=utf-8",
                         [("Cache-Control", "no-cache")])
@@ -161,3 +168,8 @@ def _page_number(text: str | None) -> int:
         return max(1, int(text or "1"))
     except ValueError:
         return 1
+
+
+def _key(text: str | None) -> str:
+    """The list's 标题 search words, as typed (trimmed, at most KEY_MAX characters)."""
+    return (text or "").strip()[:KEY_MAX]

@@ -110,7 +110,7 @@ class Legacy(Platform):
         if not code or not password:
             return self.page(ctx, "legacy/query.html", "Query.aspx", values=values,
                              message="请输入受理编号和查询密码！")
-        letter = ctx.store.find(ctx.site.slug, ctx.mailbox, code)
+        letter = ctx.find(code)
         if letter is None or letter.secret != password:
             return self.page(ctx, "legacy/query.html", "Query.aspx", values=values, message=WRONG)
         view = ctx.visible(letter)

@@ -67,7 +67,7 @@ class Minimal(Platform):
         code = req.query["code"].strip()
         if not code:
             return self.render(ctx, "minimal/search.html", code="", message="请输入信件编号！")
-        view = ctx.visible(ctx.store.find(ctx.site.slug, ctx.mailbox, code))
+        view = ctx.visible(ctx.find(code))
         if view is None:
             return self.render(ctx, "minimal/search.html", code=code, message=NOT_FOUND,
                                not_found=True)
