@@ -117,11 +117,14 @@ class RowStatus(StrEnum):
     SUBMIT_UNCERTAIN = "submit_uncertain"
     NEEDS_INSPECTOR = "needs_inspector"
     BLOCKED = "blocked"                    # a firewall kept us from sending or from looking
+    # Deadline passed, no reply seen, but no look since the deadline could see the letter (a
+    # list that never reached back to it, errors): "no reply" is not proven.
+    UNVERIFIED = "unverified"
 
 
 # Statuses that say nothing about the site's answer yet (within_deadline is null).
-UNDECIDED = (RowStatus.AWAITING, RowStatus.NOT_SENT, RowStatus.SUBMIT_FAILED,
-             RowStatus.SUBMIT_UNCERTAIN, RowStatus.NEEDS_INSPECTOR, RowStatus.BLOCKED)
+UNDECIDED = (RowStatus.AWAITING, RowStatus.NOT_SENT, RowStatus.SUBMIT_FAILED, RowStatus.SUBMIT_UNCERTAIN,
+             RowStatus.NEEDS_INSPECTOR, RowStatus.BLOCKED, RowStatus.UNVERIFIED)
 
 
 class Flag(StrEnum):
@@ -155,6 +158,7 @@ STATUS_TEXT: dict[RowStatus, str] = {
     RowStatus.SUBMIT_UNCERTAIN: "提交结果不明，待核实",
     RowStatus.NEEDS_INSPECTOR: "待检查人员处理",
     RowStatus.BLOCKED: "网站拦截访问（防火墙/验证页面）",
+    RowStatus.UNVERIFIED: "期限后未能查看到信件，回复情况待核实",
 }
 # 备注 shows the status text except for a plain reply (the row's times say it all).
 REMARK_STATUSES = tuple(s for s in RowStatus if s is not RowStatus.REPLIED)

@@ -35,6 +35,9 @@ def test_full_demo_reproduces_the_baoji_notice(run_cli, tmp_path):
     assert s["same_day_sites"] == 20
     assert s["deleted_sites"] == 1
     assert s["no_reply_sites"] == 1
+    # As of the roster's end, long after every deadline: nothing is left undecided.
+    assert s["awaiting_sites"] == 0 and s["as_of"] == roster.campaign.end_at.isoformat()
+    assert all(r["within_deadline"] is not None for r in report["rows"])
 
     # Table order is the notice's: roster order, each site's mailboxes in turn.
     assert list(dict.fromkeys(r["site"] for r in report["rows"])) == [site.name for site in roster.site]
@@ -126,8 +129,40 @@ def test_demo_with_a_tiny_roster(run_cli, tmp_path):
                                    "其中1家网站均做到当日回复。")
     assert "sites 2, letters 2" in " ".join(proc.stderr.split())
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    assert report["summary"] == {"sites": 2, "letters": 2, "within_deadline_sites": 2, "same_day_sites": 1,
-                                 "deleted_sites": 0, "no_reply_sites": 0}
+    assert {k: v for k, v in report["summary"].items() if k != "as_of"} == {"sites": 2, "letters": 2, "within_deadline_sites": 2, "same_day_sites": 1,
+                                 "deleted_sites": 0, "no_reply_sites": 0,
+                                 "awaiting_sites": 0}
     by_site = {r["site"]: r for r in report["rows"]}
     assert by_site["宝鸡市测试甲局"]["working_days"] == 0
     assert by_site["宝鸡市测试乙局"]["working_days"] == 1
+
+
+def test_a_demo_ending_before_some_deadlines_reports_them_awaiting(run_cli, tmp_path):
+    """The report is as of the roster's end_at: a letter whose deadline is later is awaiting
+    (undecided), never "no reply", and the sentence names only decided sites."""
+    roster = tmp_path / "early.toml"
+    roster.write_text(ROSTER_HEAD.format(submit_at="2024-04-26T10:00:00+08:00")
+                      .replace("2024-04-28T18:00:00+08:00", "2024-04-29T12:00:00+08:00")
+                      + SITE_A.format(platform="jact", workdays=0)
+                      + SITE_B.replace("workdays = 1", "workdays = 3")
+                      + SITE_B.replace("宝鸡市测试乙局", "宝鸡市测试丙局").replace('reply = { workdays = 1, at = "10:00" }\n', ""),
+                      encoding="utf-8")
+    proc = run_cli("demo", "--roster", "early.toml", "--out", "out", "--json", "--no-mail")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    rows = {r["site"]: r for r in report["rows"]}
+    assert (rows["宝鸡市测试甲局"]["status"], rows["宝鸡市测试甲局"]["within_deadline"],
+            rows["宝鸡市测试甲局"]["same_day"]) == ("replied", True, True)
+    for late in ("宝鸡市测试乙局", "宝鸡市测试丙局"):
+        r = rows[late]
+        # The day of submission is over (not same day), the deadline (after May Day) is not.
+        assert (r["status"], r["within_deadline"], r["same_day"], r["replied_at"]) == ("awaiting", None, False, None)
+    s = report["summary"]
+    assert s["as_of"] == "2024-04-29T12:00:00+08:00"
+    assert (s["within_deadline_sites"], s["same_day_sites"], s["awaiting_sites"], s["no_reply_sites"]) == (1, 1, 2, 0)
+    sentence = report["sentence"]
+    assert sentence.startswith("截至2024年4月29日，在互动回应专项检查中，1家网站的测试信件能按要求做到5个工作日内回复")
+    assert "另有2家网站的2封测试信件尚在回复时限内" in sentence
+    assert "乙局" not in sentence and "丙局" not in sentence and "未回复" not in sentence
+    table = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert table.count("| 待定 |") == 2 and "统计截至：2024-04-29 12:00" in table

@@ -35,6 +35,7 @@ from conftest import REPO, run_async
 
 SLASHES = "宝鸡市斜杠时间局"        # its template expects 2024/04/29 10:00, the site shows 2024-04-28 10:00:00
 WORDS = "宝鸡市新状态局"           # its template does not know the word 已回复
+TAKEN_IN = "宝鸡市只受理局"         # its template reads 办理中 as "acknowledged"; it never answers
 ROSTER = {
     "campaign": {"name": "doubts", "submit_at": "2024-04-26T10:00:00+08:00", "end_at": "2024-05-10T18:00:00+08:00"},
     "site": [
@@ -42,6 +43,7 @@ ROSTER = {
          "reply": {"workdays": 1, "at": "10:00"}},
         {"name": WORDS, "group": "市级部门网站", "platform": "legacy", "mailboxes": ["leader"], "slug": "zt",
          "reply": {"workdays": 2, "at": "15:00"}},
+        {"name": TAKEN_IN, "group": "市级部门网站", "platform": "jact", "mailboxes": ["leader"], "slug": "sl"},
     ],
 }
 
@@ -55,6 +57,7 @@ def played(tmp_path_factory):
     jact = scenarios / "platforms" / "jact.toml"
     text = jact.read_text(encoding="utf-8")
     text = re.sub(r'reply_time = \[.*\]', 'reply_time = ["%Y/%m/%d %H:%M"]', text)
+    text = text.replace('"办理中" = "pending"', '"办理中" = "acknowledged"')
     jact.write_text(text, encoding="utf-8")
     legacy = scenarios / "platforms" / "legacy.toml"
     legacy.write_text(legacy.read_text(encoding="utf-8").replace('"已回复" = "replied"\n', ""), encoding="utf-8")
@@ -94,7 +97,7 @@ def test_an_unreadable_reply_time_is_flagged_and_the_first_sighting_stands_in(pl
     assert "unparsed_reply_time" in row["flags"]
     with db.session() as s:
         letter = s.query(m.Letter).join(m.Mailbox).join(m.Site).filter(m.Site.name == SLASHES).one()
-        first = next(o for o in letter.observations if o.replied)
+        first = next(o for o in letter.observations if o.replied and not o.detail.get("ack"))
         # The site's own 2024-04-28 10:00:00 was kept as it was shown, never guessed at.
         assert first.displayed_reply_at is None and first.displayed_raw == "2024-04-28 10:00:00"
         assert r.replied_at == first.at
@@ -139,3 +142,14 @@ def test_check_tries_every_time_format_on_the_live_query_page(played):
     # A site with no replied letter to look at: said, not silently passed.
     other = cli(tmp, Path(tmp / "empty.sqlite3").as_uri().replace("file://", "sqlite://"), "check", "xg")
     assert "time_formats not checked" in other.stdout
+
+
+def test_a_site_status_that_only_acknowledges_is_not_a_reply(played):
+    """status_map's `acknowledged` (已受理/已转办, here 办理中): the site took the letter in and
+    never answered; past the deadline that is "no reply", flagged ack_only, not a reply."""
+    sandbox, db, db_url, tmp, rows, report = played
+    r = rows[TAKEN_IN]
+    assert (r.status, r.replied_at, r.within_deadline) == ("no_reply", None, False)
+    assert "ack_only" in r.flags and "仅收到受理/自动回复" in remarks(r)
+    # The replying site's own acknowledgement was followed by its answer: a reply, not ack_only.
+    assert rows[SLASHES].status == "replied" and "ack_only" not in rows[SLASHES].flags

@@ -4,7 +4,7 @@ inspector show, in whatever order, a verdict is only what the recorded evidence 
 
 - never `deleted` without a sighting followed by two consecutive covered misses >= 1 h apart;
 - `replied_at` never before the submission nor after the first sighting of a reply;
-- an awaiting letter never counts as failed;
+- an awaiting letter never counts as failed, and "no reply" needs a look after the deadline;
 - observations made after `as_of` never change the verdict as of `as_of`.
 """
 
@@ -107,7 +107,11 @@ def test_an_awaiting_letter_never_counts_as_failed(case):
     v = verdict(submitted, obs, as_of)
     if v.status != RowStatus.AWAITING:
         if v.status in (RowStatus.NO_REPLY, RowStatus.NEVER_VISIBLE):
-            assert as_of > v.deadline            # "no reply" only once the deadline has passed
+            # "no reply" only once the deadline has passed, and a look since then saw it so.
+            assert as_of > v.deadline
+            assert any(v.deadline < o.at <= as_of and o.channel in SITE_CHANNELS
+                       and (o.outcome == Outcome.NOT_FOUND or o.outcome == Outcome.FOUND and (o.ack or not o.replied))
+                       for o in obs)
         return
     assert as_of <= v.deadline and v.within_deadline is None and v.replied_at is None
     row = ReportRow(site="甲局", group="市级部门网站", roster_order=0, mailbox="领导信箱", mailbox_order=0,

@@ -412,7 +412,11 @@ class FlowRunner:
 
     async def _step(self, page: Page, step, variables, result: FlowResult, timeout: int, label: str):
         if isinstance(step, Goto):
-            response = await page.goto(render(step.url, variables), timeout=timeout, wait_until=step.wait_until)
+            url = render(step.url, variables)
+            if step.params:
+                query = urlencode({k: render(v, variables) for k, v in step.params.items()}, encoding=self.scenario.encoding)
+                url += ("&" if "?" in url else "?") + query
+            response = await page.goto(url, timeout=timeout, wait_until=step.wait_until)
             if response is not None and response.status >= 500:
                 raise StepFailed(label, f"HTTP {response.status} from {response.url}", transient=True)
             if response is not None and response.status == 404:

@@ -14,7 +14,7 @@ from datetime import datetime, time
 from bot.calendar import END_OF_DAY, WorkCalendar
 from bot.campaign.derive import Seen, derive
 from bot.clock import SHANGHAI, local
-from bot.vocab import SENT_STATES, Channel, Flag, FlowOutcome, LetterState, Outcome, RowStatus
+from bot.vocab import SENT_STATES, SITE_CHANNELS, Channel, Flag, FlowOutcome, LetterState, Outcome, RowStatus
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,14 @@ def _after_submission(submitted: datetime, observations: list[Seen], as_of: date
         receipt_day_ends = datetime.combine(calendar.received_on(submitted, cutoff), END_OF_DAY, tzinfo=SHANGHAI)
         return Verdict(RowStatus.AWAITING, same_day=None if as_of <= receipt_day_ends else False,
                        flags=_flags(flags), estimated=estimated, **common)
-    if d.last_site_outcome == Outcome.BLOCKED:
-        # The last look was stopped by a challenge page: no reply was seen, but "no reply"
-        # was not seen either.
-        return Verdict(RowStatus.BLOCKED, flags=_flags(flags), estimated=estimated, **common)
+    # "No reply" is a finding: a look after the deadline saw the letter unanswered, or saw
+    # (covered) that it is not there. Without one, it is not proven.
+    after = [o for o in observations if deadline < o.at <= as_of and o.channel in SITE_CHANNELS]
+    if not any(o.outcome == Outcome.NOT_FOUND or o.outcome == Outcome.FOUND and (o.ack or not o.replied)
+               for o in after):
+        # A challenge page stopped the last look: said as such; else the looks proved nothing.
+        status = RowStatus.BLOCKED if d.last_site_outcome == Outcome.BLOCKED else RowStatus.UNVERIFIED
+        return Verdict(status, flags=_flags(flags), estimated=estimated, **common)
     status = RowStatus.NEVER_VISIBLE if d.never_visible else RowStatus.NO_REPLY
     return Verdict(status, within_deadline=False, same_day=False, flags=_flags(flags), estimated=estimated, **common)
 

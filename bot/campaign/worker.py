@@ -47,6 +47,8 @@ SUBMITTABLE = (LetterState.PLANNED, LetterState.SUBMIT_FAILED)
 # An interrupted submission is looked for on the public list this many times, this far apart.
 UNCERTAIN_LOOKS = 3
 UNCERTAIN_EVERY = timedelta(minutes=30)
+# The first look comes a little after the click: a site may list a letter only once saved.
+UNCERTAIN_FIRST_LOOK = timedelta(minutes=5)
 
 
 def watch_flow(letter: m.Letter, scenario: Scenario) -> tuple[str, Channel]:
@@ -262,6 +264,7 @@ class CampaignWorker:
             letter.failure = error
             if clicked:
                 letter.failure_kind = FlowOutcome.UNCERTAIN
+                letter.next_poll_at = at + UNCERTAIN_FIRST_LOOK
                 transition(s, letter, LetterState.SUBMIT_UNCERTAIN, at,
                            f"after the final click: {error} (never resubmitted)")
             else:
@@ -296,6 +299,7 @@ class CampaignWorker:
                            f"tracking code {letter.tracking_code or '(none given)'}{captcha_note}", evidence)
             elif result.outcome == FlowOutcome.UNCERTAIN:
                 letter.failure, letter.failure_kind = result.message, FlowOutcome.UNCERTAIN
+                letter.next_poll_at = at + UNCERTAIN_FIRST_LOOK      # look for it on the public list
                 transition(s, letter, LetterState.SUBMIT_UNCERTAIN, at,
                            f"after the final click: {result.message} (at {result.failed_step}; never resubmitted)",
                            evidence)

@@ -24,6 +24,7 @@ REASON_SUBMIT_FAILED = "测试信件提交失败"
 REASON_UNCERTAIN = "测试信件提交结果待核实"
 REASON_BLOCKED = "网站拦截访问，未能完成检查"
 REASON_INSPECTOR = "测试信件待检查人员处理"
+REASON_UNVERIFIED = "期限后未能查看到测试信件，回复情况待核实"
 
 # The check could not be completed for these, for a reason that is not the site's answer.
 UNFINISHED = {
@@ -31,6 +32,7 @@ UNFINISHED = {
     RowStatus.SUBMIT_UNCERTAIN: REASON_UNCERTAIN,
     RowStatus.BLOCKED: REASON_BLOCKED,
     RowStatus.NEEDS_INSPECTOR: REASON_INSPECTOR,
+    RowStatus.UNVERIFIED: REASON_UNVERIFIED,
 }
 NO_REPLY_STATUSES = (RowStatus.NO_REPLY, RowStatus.NEVER_VISIBLE)
 

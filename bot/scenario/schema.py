@@ -30,6 +30,10 @@ class _StepBase(_Strict):
 class Goto(_StepBase):
     op: Literal["goto"]
     url: str                # template: "{base_url}/{mailbox}/query"
+    # Query parameters (templates), encoded in the scenario's `encoding` and appended to the URL:
+    # a search for the letter's title, `params = {key = "{letter.title}"}`, is safe whatever
+    # the title holds (spaces, &, #, GBK on older sites).
+    params: dict[str, str] = {}
     # "load" waits for images (a captcha); a page read by later steps needs only the DOM.
     wait_until: Literal["load", "domcontentloaded", "commit"] = "load"
 
@@ -302,7 +306,7 @@ def _templates(step) -> list[tuple[str, str]]:
 
 # Step keys the engine renders: selectors (or `@name` of one), and the other templates.
 _SELECTOR_KEYS = ("selector", "image", "input", "refresh", "rows", "match", "row_time", "next", "ready", "empty")
-_TEMPLATE_KEYS = ("url", "form", "json", "headers", "value", "label", "page_url")
+_TEMPLATE_KEYS = ("url", "params", "form", "json", "headers", "value", "label", "page_url")
 
 
 def _searches_for_the_letter(steps) -> bool:
