@@ -15,11 +15,18 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 class Clock(Protocol):
+    # How many clock seconds pass in one real second: 1 for the wall clock, 0 for a clock that
+    # moves only when told (SimClock). Work that must keep a lease alive while it runs (a
+    # submission) renews it at a real-time pace derived from this.
+    speed: float
+
     def now(self) -> datetime:
         """Current time, timezone-aware."""
 
 
 class SystemClock:
+    speed = 1.0
+
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
 
@@ -27,6 +34,8 @@ class SystemClock:
 class SimClock:
     """A simulated clock that only moves when told to; thread-safe (the sandbox reads it
     from its server threads while the campaign moves it)."""
+
+    speed = 0.0        # it moves only when told
 
     def __init__(self, start: datetime):
         self._now = aware(start)

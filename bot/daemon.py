@@ -78,6 +78,8 @@ class Daemon:
         # one the letter waits for the inspector and the campaign goes on.
         self.captcha = configured_answerer(config.captcha.solver)
         self._busy = asyncio.Lock()
+        # Letters being submitted by this process: never expired under its feet.
+        self.in_flight: set[int] = set()
 
     # -- the work ---------------------------------------------------------------------------
     def expire_claims(self) -> int:
@@ -89,7 +91,8 @@ class Daemon:
         n = 0
         with self.db.session() as s:
             stale = s.scalars(select(m.Letter).where(m.Letter.state == LetterState.SUBMITTING,
-                                                     m.Letter.lease_until < now)).all()
+                                                     m.Letter.lease_until < now,
+                                                     m.Letter.id.not_in(self.in_flight))).all()
             for letter in stale:
                 # The WHERE makes this a no-op if someone else resolved it meanwhile.
                 done = s.execute(update(m.Letter).where(m.Letter.id == letter.id, m.Letter.state == LetterState.SUBMITTING)
@@ -237,6 +240,7 @@ class Daemon:
                 worker = CampaignWorker(self.db, self.clock, self.browser, self.evidence, self.calendar, targets,
                                         captcha=self.captcha, poll=PollPolicy(self.calendar, every=every),
                                         sessions=self.sessions, identity_name=self.identity,
+                                        in_flight=self.in_flight,
                                         on_event=lambda kind, letter, c=campaign.name: self.log(
                                             kind, campaign=c, letter=letter.id, state=letter.state))
                 self.hold_outside_window(campaign)

@@ -57,7 +57,7 @@ def world(tmp_path, db_url):
         campaign = tmp_path / "campaign.toml"
         campaign.write_text('name = "2024Q2-daemon"\nsites = ["sites/*.toml"]\ndeadline_workdays = 5\n'
                             'start = 2024-04-26\n\n[send_window]\nstart = "09:00"\nend = "17:30"\njitter = "5m"\n\n'
-                            '[rate_limit]\nper_host = "3m"\n\n[poll]\nevery = "2h"\n', encoding="utf-8")
+                            '[rate_limit]\nper_host = "3m"\n\n[poll]\nevery = "30m"\n', encoding="utf-8")
         config = tmp_path / "mailbox-bot.toml"
         # Unattended: the sandbox's captchas are read by the solver hook (jact always shows one).
         config.write_text(f'[paths]\nevidence_dir = "{tmp_path / "evidence"}"\n'
@@ -120,16 +120,20 @@ def test_killed_again_and_again_it_never_sends_twice_and_resumes(world):
     rng = random.Random(os.environ.get("MAILBOX_BOT_CRASH_SEED", "daemon"))
     rounds = 0
     while rounds < CRASH_ROUNDS:               # during submissions, then during polls
+        before = _work(db)
         proc = daemon(world)
-        time.sleep(rng.uniform(2.5, 6.0))      # launch (~2 s), then die somewhere in the work
+        # Each kill lands in the middle of work the daemon is doing: after it recorded something.
+        wait_until(lambda: _work(db) > before, timeout=60)
+        time.sleep(rng.uniform(0.0, 2.0))
         crash(proc)
         rounds += 1
+    assert rounds == CRASH_ROUNDS
     # The last run goes on until every letter is out (or known to be uncertain), then SIGTERM.
     proc = daemon(world)
     wait_until(lambda: settled(db), timeout=240)
     if states(db)[LetterState.SUBMITTED]:
         polls_before = _observations(db)
-        wait_until(lambda: _observations(db) > polls_before, timeout=120)     # it polls on
+        wait_until(lambda: _observations(db) > polls_before, timeout=_until_next_poll(db, clock))  # it polls on
     proc.send_signal(signal.SIGTERM)            # as a service manager stops it
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
@@ -139,12 +143,15 @@ def test_killed_again_and_again_it_never_sends_twice_and_resumes(world):
     assert all(n == 1 for n in received.values()), received          # never twice
     st = states(db)
     resolved: list[int] = []
+    released = 0
     with db.session() as s:
         letters = s.scalars(select(m.Letter)).all()
         for letter in letters:
             key = (letter.mailbox.site.base_url.rstrip("/").rsplit("/", 1)[1], letter.mailbox.kind)
             submitted_events = [e for e in letter.events if e.to_state == LetterState.SUBMITTED]
             assert len(submitted_events) <= 1
+            # A claim that expired before the final click went back to planned: nothing was sent.
+            released += sum(1 for e in letter.events if e.to_state == LetterState.PLANNED and "before the final click" in e.reason)
             if letter.state in (LetterState.SUBMITTED, LetterState.REPLIED, LetterState.OVERDUE):
                 assert received[key] == 1, (key, letter.state)
                 when = local(letter.submitted_at)
@@ -154,14 +161,48 @@ def test_killed_again_and_again_it_never_sends_twice_and_resumes(world):
             else:
                 assert letter.state == LetterState.SUBMIT_UNCERTAIN, letter.state
                 assert "never resubmitted" in letter.events[-1].reason
+                # Only a kill after the final click leaves a letter uncertain: the moment was
+                # committed before the click.
+                assert letter.final_click_at is not None, [e.reason for e in letter.events]
+                assert any("after the final click" in e.reason for e in letter.events), [e.reason for e in letter.events]
                 if letter.mailbox.site.platform == "jact":
                     # jact has a public list: a letter the site got would have been found there.
                     assert received[key] == 0, (key, [e.reason for e in letter.events])
             if any(e.to_state == LetterState.SUBMIT_UNCERTAIN for e in letter.events) and letter.state != LetterState.SUBMIT_UNCERTAIN:
                 resolved.append(letter.id)
     assert st[LetterState.SUBMITTED] + st[LetterState.REPLIED] + st[LetterState.OVERDUE] + st[LetterState.SUBMIT_UNCERTAIN] == LETTERS
+    # Progress: every letter whose kill came before its final click was sent in a later run.
+    assert st[LetterState.PLANNED] == st[LetterState.SUBMITTING] == 0
     print(f"\n{rounds} crash rounds; final states {dict(st)}; sandbox received {sum(received.values())}; "
+          f"{released} claims released before the final click; "
           f"{len(resolved)} uncertain letters resolved from the public list")
+
+
+def _work(db) -> int:
+    """Everything the daemon records as it works: state changes and looks at the sites."""
+    with db.session() as s:
+        return (s.scalar(select(func.count()).select_from(m.LetterEvent)) or 0) + _observations(db)
+
+
+def _until_next_poll(db, clock) -> float:
+    """Real seconds until the next poll is due on the shared clock (a night can lie between),
+    with room for the poll itself."""
+    with db.session() as s:
+        nxt = s.scalar(select(func.min(m.Letter.next_poll_at)).where(m.Letter.next_poll_at.is_not(None)))
+    return max(0.0, (nxt - clock.now()).total_seconds() / SPEED) + 60
+
+
+def test_a_stop_signal_at_any_moment_of_the_start_ends_it_cleanly(world):
+    """SIGTERM while the daemon is still starting (imports, database, browser): exit 0 and
+    `stopped` logged, never killed by the signal."""
+    cli(world, "campaign", "start", str(world[2]))
+    for delay in (0.2, 0.5, 1.0, 1.6, 2.5):
+        proc = daemon(world)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, (delay, proc.returncode, err[-2000:])
+        assert '"event": "stopped"' in err and "Traceback" not in err, (delay, err[-2000:])
 
 
 def _observations(db) -> int:

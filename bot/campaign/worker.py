@@ -12,6 +12,7 @@ resubmitted automatically.
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -98,7 +99,8 @@ class CampaignWorker:
                  calendar: WorkCalendar, targets: dict[int, Target], *,
                  captcha: CaptchaAnswerer | None = None, poll: PollPolicy | None = None,
                  on_event: Callable[[str, m.Letter], None] | None = None,
-                 sessions: SessionStore | None = None, identity_name: str = ""):
+                 sessions: SessionStore | None = None, identity_name: str = "",
+                 in_flight: set[int] | None = None):
         self.db, self.clock, self.browser, self.evidence = db, clock, browser, evidence
         # Saved logins for sites behind a unified login, used as the inspector `identity_name`.
         self.sessions = sessions
@@ -110,6 +112,9 @@ class CampaignWorker:
         self.poll_policy = self.lifecycle.poll_policy
         self.apply = self.lifecycle.apply     # re-derive a letter after a new observation
         self.on_event = on_event or (lambda kind, letter: None)
+        # Letters this process is submitting right now: their claims are alive whatever their
+        # lease says (a daemon shares one set between its workers, see bot.daemon).
+        self.in_flight: set[int] = in_flight if in_flight is not None else set()
 
     # -- planning ----------------------------------------------------------------------
     def plan(self, campaign: m.Campaign, writer: LetterWriter,
@@ -222,18 +227,46 @@ class CampaignWorker:
                 s.commit()
             clicked = True
 
+        self.in_flight.add(letter_id)
         try:
-            with self.db.session() as s:
-                letter = s.get(m.Letter, letter_id)
-                target = self.targets[letter.mailbox.site_id]
-                variables = flow_variables(letter, target)
-            runner = self.runner(target, on_step=on_step, before_final_click=before_final_click)
-            async with self.browser.page(trace_path=trace_path, storage_state=self.login_state(target),
-                                         proxy=target.proxy() if target.proxy else None) as page:
-                result = await runner.run(page, "submit", variables)
+            async with self._lease_kept(letter_id):
+                with self.db.session() as s:
+                    letter = s.get(m.Letter, letter_id)
+                    target = self.targets[letter.mailbox.site_id]
+                    variables = flow_variables(letter, target)
+                runner = self.runner(target, on_step=on_step, before_final_click=before_final_click)
+                async with self.browser.page(trace_path=trace_path, storage_state=self.login_state(target),
+                                             proxy=target.proxy() if target.proxy else None) as page:
+                    result = await runner.run(page, "submit", variables)
         except Exception as e:       # ours (a hook, a file, the database), not the site's answer
             return self._broke_off(letter_id, clicked, f"{type(e).__name__}: {e}")
+        finally:
+            self.in_flight.discard(letter_id)
         return self._record_submission(letter_id, result, variables)
+
+    @asynccontextmanager
+    async def _lease_kept(self, letter_id: int):
+        """Renews the claim's lease while the submission runs, so that only a claim whose holder
+        is gone (a crash, a lost machine) ever expires. A clock that moves only when told needs
+        no renewal."""
+        speed = getattr(self.clock, "speed", 1.0)
+        if not speed:
+            yield
+            return
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(LEASE.total_seconds() / 3 / speed)
+                with self.db.session() as s:
+                    s.execute(update(m.Letter).where(m.Letter.id == letter_id, m.Letter.state == LetterState.SUBMITTING)
+                              .values(lease_until=self.clock.now() + LEASE))
+                    s.commit()
+
+        task = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            task.cancel()
 
     def _claim(self, letter_id: int) -> bool:
         """Only a planned (or failed-before-the-final-click) letter can be taken, and only by one
