@@ -67,14 +67,22 @@ class Config(_Strict):
     source: str = "(defaults)"
 
 
+def dotted_key(loc: tuple) -> str:
+    """A pydantic location as the dotted key a user reads: `flows.submit.steps.8.outcomes.sucess`
+    (pydantic's own `[key]` marker left out)."""
+    return ".".join(str(p) for p in loc if p != "[key]")
+
+
 def describe_validation_error(err: ValidationError, where: str) -> ConfigError:
     """The first pydantic error as one line: file, dotted key, what was expected, the value."""
     e = err.errors()[0]
     if e["type"] == "value_error" and not e["loc"]:
         # A whole-model check (e.g. a cross reference): its message names the key itself.
         return ConfigError(str(e["ctx"]["error"]), where=where)
-    key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    key = dotted_key(e["loc"]) or "(top level)"
     msg = e["msg"]
+    if e["loc"] and e["loc"][-1] == "[key]":
+        msg = f"the name is not one of the allowed ones: {msg}"
     if e["type"] == "extra_forbidden":
         msg = "unknown key"
     elif e["type"] == "missing":

@@ -64,7 +64,7 @@ def test_unknown_step_is_refused_at_load_with_file_and_key(tmp_path):
 
 def test_missing_field_and_undefined_selector_are_refused(tmp_path):
     d = _write_platform(tmp_path, GOOD.replace(', value = "{letter.title}"', ""))
-    with pytest.raises(ConfigError, match=r"flows\.submit\.steps\.1\.fill\.value.*required"):
+    with pytest.raises(ConfigError, match=r"flows\.submit\.steps\.1\.value.*required"):
         load_platform("p", d)
     d = _write_platform(tmp_path, GOOD.replace('selector = "@t"', 'selector = "@title"'))
     with pytest.raises(ConfigError, match=r"@title.*not defined in \[selectors\]"):

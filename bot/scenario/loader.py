@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.config import describe_validation_error, read_toml
+from bot.config import describe_validation_error, dotted_key, read_toml
 from bot.errors import ConfigError
 from bot.scenario.schema import Scenario, SiteRecord
 
@@ -29,10 +29,24 @@ def platforms_dir(scenarios_dir: Path) -> Path:
 def _validation_error(err: ValidationError, where: str) -> ConfigError:
     e = err.errors()[0]
     if e["type"] == "union_tag_invalid":
-        loc = ".".join(str(p) for p in e["loc"])
+        loc = dotted_key(e["loc"])
         return ConfigError(f"key '{loc}': unknown step op {e['input'].get('op')!r} "
-                           "(expected one of goto, request, fill, select, check, click, wait_for, captcha, extract, expect)", where=where)
-    return describe_validation_error(err, where)
+                           f"(expected one of {', '.join(STEP_OPS)})", where=where)
+    # The step's op is pydantic's tag of the step union, not a key of the file.
+    return describe_validation_error(_without_tags(err), where)
+
+
+STEP_OPS = ("goto", "request", "fill", "select", "check", "click", "wait_for", "captcha", "extract", "expect", "scan")
+
+
+def _without_tags(err: ValidationError) -> ValidationError:
+    """The error with the step union's tag left out of its locations: pydantic says
+    `flows.submit.steps.8.expect.outcomes`, the file has `flows.submit.steps.8.outcomes`."""
+    for e in err.errors():
+        loc = e["loc"]
+        e["loc"] = tuple(p for i, p in enumerate(loc) if not (p in STEP_OPS and i and isinstance(loc[i - 1], int)))
+        return ValidationError.from_exception_data(err.title, [e])
+    return err
 
 
 def load_platform_data(name: str, scenarios_dir: Path) -> tuple[dict[str, Any], Path]:

@@ -1,0 +1,97 @@
+"""Never twice, and never burnt for nothing: what can go wrong between the claim and the final
+click releases the claim (nothing was sent; the letter is tried again later, the attempt counted),
+and what a template can get wrong is refused when it loads, before any letter is claimed.
+
+Through `mailbox-bot replay --submit` as an inspector runs it, against the sandbox.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.clock import SimClock
+from bot.roster import roster_from_dict
+from bot.sandbox import Sandbox
+from bot.store import models as m
+from bot.store.db import Database
+from bot.vocab import LetterState
+from conftest import REPO, one_line_error
+
+SITE = "宝鸡市气象局"
+ROSTER = {
+    "campaign": {"name": "claims", "submit_at": "2024-04-26T10:00:00+08:00", "end_at": "2024-05-10T18:00:00+08:00"},
+    "site": [{"name": SITE, "group": "市级部门网站", "platform": "legacy", "mailboxes": ["leader"], "slug": "qxj",
+              "captcha": True}],
+}
+
+
+@pytest.fixture
+def world(tmp_path):
+    roster = roster_from_dict(ROSTER)
+    with Sandbox(roster, SimClock(roster.campaign.submit_at)) as sandbox:
+        scenarios = tmp_path / "scenarios"
+        shutil.copytree(REPO / "scenarios" / "platforms", scenarios / "platforms")
+        (tmp_path / "mailbox-bot.toml").write_text(f'[paths]\nscenarios_dir = "{scenarios}"\n'
+                                                   f'evidence_dir = "{tmp_path / "evidence"}"\n', encoding="utf-8")
+        site = tmp_path / "qxj.toml"
+        site.write_text(f'name = "{SITE}"\ngroup = "市级部门网站"\nbase_url = "{sandbox.base_url(SITE)}"\n'
+                        'platform = "legacy"\nmailboxes = ["leader"]\ncaptcha_solver = "solver:solve"\n', encoding="utf-8")
+        yield sandbox, site, scenarios
+
+
+def _solver(tmp_path: Path, body: str) -> None:
+    # The inspector's own hook module, in the working directory the command runs in.
+    (tmp_path / "solver.py").write_text(body, encoding="utf-8")
+
+
+def test_a_failing_solver_hook_releases_the_claim_and_the_letter_goes_out_later(world, run_cli, tmp_path, db_url):
+    sandbox, site, _ = world
+    _solver(tmp_path, "def solve(image, site):\n    raise RuntimeError('solver service down')\n")
+    r = run_cli("-c", "mailbox-bot.toml", "replay", str(site), "--submit", "--campaign", "c")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "planned" in r.stdout and "RuntimeError: solver service down" in r.stdout and "nothing was sent" in r.stdout
+    assert "Traceback" not in r.stdout + r.stderr
+    assert sandbox.received() == []
+    with Database(db_url).session() as s:
+        letter = s.query(m.Letter).one()
+        assert (letter.state, letter.attempts, letter.final_click_at) == (LetterState.PLANNED, 1, None)
+        assert [e.to_state for e in letter.events] == [LetterState.PLANNED, LetterState.SUBMITTING, LetterState.PLANNED]
+
+    # The hook mended: the same letter is sent, once, at its second attempt.
+    _solver(tmp_path, "from bot.sandbox.captcha import solve\n")
+    r = run_cli("-c", "mailbox-bot.toml", "replay", str(site), "--submit", "--campaign", "c")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [x.site for x in sandbox.received()] == [SITE]
+    with Database(db_url).session() as s:
+        letter = s.query(m.Letter).one()
+        assert (letter.state, letter.attempts) == (LetterState.SUBMITTED, 2)
+        assert letter.final_click_at is not None
+
+
+@pytest.mark.parametrize("edit,key,words", [
+    (('value = "{letter.title}"', 'value = "{letter.titel}"'), "flows.submit.steps[3].value", "{letter.titel}"),
+    (("success = \"@success\"", "sucess = \"@success\""), "flows.submit.steps.8.outcomes.sucess", "sucess"),
+], ids=["unknown-variable", "unknown-outcome"])
+def test_a_template_mistake_is_refused_when_it_loads(world, run_cli, tmp_path, db_url, edit, key, words):
+    sandbox, site, scenarios = world
+    template = scenarios / "platforms" / "legacy.toml"
+    text = template.read_text(encoding="utf-8")
+    assert edit[0] in text
+    template.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
+    _solver(tmp_path, "from bot.sandbox.captcha import solve\n")
+    r = run_cli("-c", "mailbox-bot.toml", "replay", str(site), "--submit", "--campaign", "c")
+    line = one_line_error(r, "legacy.toml", key, words)
+    assert "Traceback" not in line
+    assert sandbox.received() == []
+    assert not Path(db_url.removeprefix("sqlite:///")).exists() or Database(db_url).session().query(m.Letter).count() == 0
+
+
+def test_a_misspelled_override_key_is_refused(world, run_cli, tmp_path):
+    sandbox, site, _ = world
+    site.write_text(site.read_text(encoding="utf-8") + '\n[overrides.selectors]\ntitel = "#newTitle"\n', encoding="utf-8")
+    r = run_cli("-c", "mailbox-bot.toml", "replay", str(site))
+    one_line_error(r, "qxj.toml", "overrides.selectors.titel", "title")
+    assert sandbox.received() == []
