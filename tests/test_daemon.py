@@ -122,8 +122,9 @@ def test_killed_again_and_again_it_never_sends_twice_and_resumes(world):
     while rounds < CRASH_ROUNDS:               # during submissions, then during polls
         before = _work(db)
         proc = daemon(world)
-        # Each kill lands in the middle of work the daemon is doing: after it recorded something.
-        wait_until(lambda: _work(db) > before, timeout=60)
+        # Each kill lands in the middle of work the daemon is doing: after it recorded something
+        # (at night or over a weekend the next work may be hours away on the shared clock).
+        wait_until(lambda: _work(db) > before, timeout=_until_next_work(db, clock))
         time.sleep(rng.uniform(0.0, 2.0))
         crash(proc)
         rounds += 1
@@ -190,6 +191,19 @@ def _until_next_poll(db, clock) -> float:
     with db.session() as s:
         nxt = s.scalar(select(func.min(m.Letter.next_poll_at)).where(m.Letter.next_poll_at.is_not(None)))
     return max(0.0, (nxt - clock.now()).total_seconds() / SPEED) + 60
+
+
+def _until_next_work(db, clock) -> float:
+    """Real seconds until anything is due: a submission, a poll, or a claim's lease running out."""
+    with db.session() as s:
+        due = [s.scalar(select(func.min(m.Letter.next_poll_at))),
+               s.scalar(select(func.min(m.Letter.planned_at)).where(
+                   m.Letter.state.in_((LetterState.PLANNED, LetterState.SUBMIT_FAILED)))),
+               s.scalar(select(func.min(m.Letter.lease_until)).where(m.Letter.state == LetterState.SUBMITTING))]
+    due = [t for t in due if t is not None]
+    if not due:
+        return 60.0
+    return max(0.0, (min(due) - clock.now()).total_seconds() / SPEED) + 60
 
 
 def test_a_stop_signal_at_any_moment_of_the_start_ends_it_cleanly(world):
