@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.browser.engine import EvidenceSink, FlowResult, FlowRunner, render
+from bot.browser.engine import EvidenceSink, FlowResult, FlowRunner
 from bot.browser.launch import launch_options
 from bot.errors import UserError
-from bot.scenario.schema import Click, Fill, Scenario, SiteRecord
+from bot.scenario.schema import Scenario, SiteRecord
 
 PROBE_CODE = "0000000000"
 DEFAULT_GROUP = "政府门户网站"
@@ -90,28 +90,23 @@ class DryRun:
             return "the submit flow fills no field before its final click"
         bad = next(f for f in self.fields if not f.ok)
         return (f"field {bad.selector} holds {bad.actual!r} after the dry run, expected {bad.expected!r}"
-                if bad.actual is not None else f"field {bad.selector} is not on the page at the final click")
+                if bad.actual is not None else f"field {bad.selector} was not on its page")
 
 
 async def dry_run_submit(page, record: SiteRecord, scenario: Scenario, kind: str,
                          evidence: EvidenceSink, *, timeout_ms: int | None = None) -> DryRun:
-    """The submit flow up to (not including) its final click, then every filled field read back:
-    a fill that silently went to the wrong element is caught here, not in a campaign."""
+    """The submit flow up to (not including) its final click, every field read back right after it
+    was filled (on its own page: a form may preview before it sends): a fill that silently went
+    to the wrong element is caught here, not in a campaign."""
     if timeout_ms is not None:
         scenario = scenario.model_copy(update={"timeout_ms": timeout_ms})
     variables = probe_variables(record, scenario, kind)
-    runner = FlowRunner(scenario, evidence, captcha=LooksOnly(), site_name=record.name)
+    runner = FlowRunner(scenario, evidence, captcha=LooksOnly(), site_name=record.name, read_back_fills=True)
     result = await runner.run(page, "submit", variables, dry_run=True)
     run = DryRun(mailbox=kind, result=result)
     if result.outcome != "dry_run":
         return run
-    for step in scenario.flows["submit"].steps:
-        if isinstance(step, Click) and step.final:
-            break
-        if isinstance(step, Fill):
-            loc = page.locator(render(scenario.selector(step.selector), variables)).first
-            actual = await loc.input_value(timeout=2000) if await loc.count() else None
-            run.fields.append(FieldCheck(step.selector, render(step.value, variables), actual))
+    run.fields = [FieldCheck(sel, expected, actual) for sel, expected, actual in result.filled]
     return run
 
 

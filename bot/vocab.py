@@ -33,6 +33,14 @@ SENT_STATES = (LetterState.SUBMITTED, LetterState.REPLIED, LetterState.DELETED,
                LetterState.NEVER_VISIBLE, LetterState.OVERDUE)
 
 
+class MailboxKind(StrEnum):
+    """Which of a site's mailboxes a letter goes to (the table's 信箱栏目 is its label)."""
+
+    LEADER = "leader"      # 领导信箱
+    MAYOR = "mayor"        # 市长信箱 / 县长信箱 / 区长信箱
+    BOARD = "board"        # a CMS message board: 在线留言, 咨询投诉, ...
+
+
 class Channel(StrEnum):
     """Where a reply, or the letter itself, was looked for."""
 
@@ -144,6 +152,7 @@ class Flag(StrEnum):
     ACK_OR_REPLY_UNCERTAIN = "ack_or_reply_uncertain"
     NOT_COVERED_POLLS = "not_covered_polls"
     SEEN_AGAIN = "seen_again"
+    AWAITING_PUBLICATION = "awaiting_publication"
 
 
 # The report's wording for every status and flag (one table, STYLE.md 11).
@@ -179,6 +188,7 @@ FLAG_TEXT: dict[Flag, str] = {
     Flag.ACK_OR_REPLY_UNCERTAIN: "无法确定是答复还是受理回执，待核实",
     Flag.NOT_COVERED_POLLS: "公开列表曾未能翻查到信件提交日期",
     Flag.SEEN_AGAIN: "信件曾查询不到后又重新出现",
+    Flag.AWAITING_PUBLICATION: "网站审核后公开，尚未公开",
 }
 
 assert set(STATUS_TEXT) == set(RowStatus) and set(FLAG_TEXT) == set(Flag)

@@ -10,6 +10,7 @@ its step. Nothing here knows which site it talks to: the scenario says everythin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -28,7 +29,7 @@ from playwright.async_api import Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from bot.browser.launch import launch_options
-from bot.scenario.schema import (Captcha, Check, Click, Expect, Extract, Fill, Goto, Request,
+from bot.scenario.schema import (Captcha, Check, Click, DialogMarker, Expect, Extract, Fill, Goto, Request,
                                  Scan, Scenario, Select, WaitFor)
 from bot.scenario.times import before, parse_time
 from bot.vocab import FlowOutcome, Marker
@@ -84,6 +85,8 @@ class FlowResult:
     transient: bool = False
     evidence: list[Evidence] = field(default_factory=list)
     timings: list[StepTiming] = field(default_factory=list)
+    # (selector, value typed, value read back right after) of each fill, when asked for.
+    filled: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 _CHARSET = re.compile(r"charset=([\w-]+)", re.I)
@@ -203,6 +206,19 @@ class _Run:
     captcha_at: int | None = None
     captcha_tries: int = 0
     restarted: bool = False
+    # What the page's scripts showed instead of a page: dialogs and answers to their requests,
+    # in order; `since` is where the current step's own begin (markers look only at those).
+    seen: list["_Event"] = field(default_factory=list)
+    since: int = 0
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(frozen=True)
+class _Event:
+    kind: str              # dialog | response
+    text: str              # the dialog's message, or the response body
+    url: str = ""
+    status: int = 0
 
 
 # Outcomes after which the page has nothing more to read.
@@ -242,8 +258,10 @@ class FlowRunner:
     def __init__(self, scenario: Scenario, evidence: EvidenceSink, *,
                  captcha: CaptchaAnswerer | None = None, site_name: str = "",
                  on_step=None, login_marker: str | None = None, login_hint: str = "",
-                 before_final_click: Callable[[], Awaitable[None]] | None = None):
+                 before_final_click: Callable[[], Awaitable[None]] | None = None,
+                 read_back_fills: bool = False):
         self.scenario = scenario
+        self.read_back_fills = read_back_fills
         self.evidence = evidence
         self.captcha = captcha
         self.site_name = site_name
@@ -259,6 +277,16 @@ class FlowRunner:
     def _sel(self, ref: str, variables: dict) -> str:
         return render(self.scenario.selector(ref), variables)
 
+    def _what(self, step, variables: dict) -> str:
+        """" (selector '#bt')": what a step that failed was waiting for, as the page would see it."""
+        ref = getattr(step, "selector", None) or getattr(step, "image", None)
+        if not ref:
+            return ""
+        try:
+            return f" (selector {self._sel(ref, variables)!r})"
+        except ValueError:
+            return ""
+
     async def run(self, page: Page, flow_name: str, variables: dict[str, Any], *,
                   dry_run: bool = False) -> FlowResult:
         """Runs the flow's steps and says how it ended (a FlowOutcome), with the evidence of the
@@ -269,6 +297,42 @@ class FlowRunner:
         variables = {**variables, "extracted": result.values}
         page.set_default_timeout(self.scenario.timeout_ms)
         run = _Run(flow_name, self.scenario.flows[flow_name].steps)
+        self._run = run
+        on_dialog, on_response = self._listeners(run)
+        page.on("dialog", on_dialog)
+        page.on("response", on_response)
+        try:
+            return await self._run_steps(page, run, variables, result, dry_run)
+        finally:
+            page.remove_listener("dialog", on_dialog)
+            page.remove_listener("response", on_response)
+
+    def _listeners(self, run: "_Run"):
+        """Dialogs are accepted (as a person clicks OK) and their text kept; the answers to the
+        page's own requests (XHR, fetch, a posted form) are kept with their bodies."""
+        loop = asyncio.get_running_loop()
+
+        def on_dialog(dialog) -> None:
+            run.seen.append(_Event("dialog", dialog.message))
+            run.arrived.set()
+            loop.create_task(_quietly(dialog.accept()))
+
+        async def read(response) -> None:
+            try:
+                body = (await response.body()).decode("utf-8", errors="replace")
+            except PlaywrightError:
+                body = ""
+            run.seen.append(_Event("response", body, response.url, response.status))
+            run.arrived.set()
+
+        def on_response(response) -> None:
+            if response.request.resource_type in ("xhr", "fetch", "document"):
+                loop.create_task(read(response))
+
+        return on_dialog, on_response
+
+    async def _run_steps(self, page: Page, run: "_Run", variables: dict, result: FlowResult,
+                         dry_run: bool) -> FlowResult:
         try:
             await self._steps(page, run, variables, result, dry_run)
             return result
@@ -280,7 +344,7 @@ class FlowRunner:
         except StepFailed as e:
             result.message, result.failed_step, result.transient = e.reason, e.step, e.transient
         except (PlaywrightTimeout, PlaywrightError, asyncio.TimeoutError) as e:
-            result.message, result.failed_step = _first_line(str(e)), run.label
+            result.message, result.failed_step = _first_line(str(e)) + self._what(run.step, variables), run.label
             # A page that did not come (net::ERR_..., a navigation timeout) may come next time.
             result.transient = "net::ERR_" in result.message or isinstance(run.step, (Goto, Request))
             await self._diagnose_quietly(page, run.label, result)
@@ -288,7 +352,7 @@ class FlowRunner:
             # Whatever stopped the flow (a login page, a challenge, a timeout), the letter may
             # have reached the site: its fate is unknown, and it is never sent again.
             result.outcome = FlowOutcome.UNCERTAIN
-        await self._keep_page(page, result, f"{flow_name}-{result.outcome}", best_effort=True)
+        await self._keep_page(page, result, f"{run.flow}-{result.outcome}", best_effort=True)
         return result
 
     async def _steps(self, page: Page, run: "_Run", variables: dict, result: FlowResult, dry_run: bool) -> None:
@@ -305,7 +369,14 @@ class FlowRunner:
                 run.captcha_at = run.i
             if final and self.before_final_click is not None:
                 await self.before_final_click()
+            if isinstance(step, (Goto, Request, Click)):
+                run.since = len(run.seen)        # what this step sets off is what the next expects
             marker = await self._timed(page, step, variables, result, run)
+            if isinstance(step, Fill) and self.read_back_fills:
+                # Read back where it was filled: a multi-page form (fill, preview, confirm) has
+                # no field left on the page of its final click.
+                loc = page.locator(self._sel(step.selector, variables)).first
+                result.filled.append((step.selector, render(step.value, variables), await loc.input_value()))
             if final:
                 result.final_clicked = True
             if isinstance(step, (Goto, Request, Click)):
@@ -409,6 +480,8 @@ class FlowRunner:
             result.message = f"{e.reason}; {result.message}"
         except NeedsInspector as e:
             result.outcome, result.message = FlowOutcome.NEEDS_INSPECTOR, str(e)
+        except StepFailed as e:         # an error page, or no answer at all: say which
+            result.message, result.transient = f"{e.reason}; {result.message}", e.transient
 
     async def _step(self, page: Page, step, variables, result: FlowResult, timeout: int, label: str):
         if isinstance(step, Goto):
@@ -526,23 +599,73 @@ class FlowRunner:
         result.values[step.field] = value
 
     async def _expect(self, page: Page, step: Expect, variables, result: FlowResult, timeout: int, label: str):
-        locators = {name: page.locator(self._sel(sel, variables)) for name, sel in step.outcomes.items()}
+        """The first marker, in the order written, that the page, a dialog or a request's answer
+        shows. Waits for the page (auto-waiting) and for the page's scripts at once."""
+        run = self._run
+        selectors = {name: page.locator(self._sel(m, variables)) for name, m in step.outcomes.items() if isinstance(m, str)}
         combined = None
-        for loc in locators.values():
+        for loc in selectors.values():
             combined = loc if combined is None else combined.or_(loc)
+        in_page = asyncio.ensure_future(combined.first.wait_for(state="attached", timeout=timeout)) if combined else None
+        deadline = time.monotonic() + timeout / 1000
         try:
-            await combined.first.wait_for(state="attached", timeout=timeout)
-        except PlaywrightTimeout:
-            raise StepFailed(label, f"none of the expected markers appeared ({', '.join(step.outcomes)}) "
-                                    f"within {timeout} ms; page title {await _title(page)!r}") from None
-        for name, loc in locators.items():
-            if await loc.count():
-                if name in (Marker.REJECTED, Marker.BLOCKED, Marker.CAPTCHA_WRONG, Marker.FAILED):
-                    # The site's own words are the reason recorded.
-                    text = await loc.first.text_content() or ""
-                    result.message = " ".join(text.split())
-                return name
-        raise StepFailed(label, "a marker appeared and vanished")
+            while True:
+                for name, marker in step.outcomes.items():
+                    hit = await self._shown(marker, selectors.get(name), run)
+                    if hit is not None:
+                        if name in (Marker.REJECTED, Marker.BLOCKED, Marker.CAPTCHA_WRONG, Marker.FAILED):
+                            result.message = " ".join(hit.split())     # the site's own words are the reason
+                        return name
+                left = deadline - time.monotonic()
+                if left <= 0 or (in_page is not None and in_page.done() and in_page.exception() is not None):
+                    raise StepFailed(label, f"none of the expected markers appeared ({', '.join(step.outcomes)}) "
+                                            f"within {timeout} ms; page title {await _title(page)!r}")
+                run.arrived.clear()
+                waits = [asyncio.ensure_future(run.arrived.wait())]
+                if in_page is not None and not in_page.done():
+                    waits.append(in_page)
+                done, _ = await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                for w in waits:
+                    if w is not in_page and not w.done():
+                        w.cancel()
+        finally:
+            if in_page is not None and not in_page.done():
+                in_page.cancel()
+            if in_page is not None:
+                with contextlib.suppress(BaseException):
+                    await in_page
+
+    async def _shown(self, marker, locator, run: "_Run") -> str | None:
+        """The marker's text when the page, a dialog or a request's answer shows it, else None."""
+        if isinstance(marker, str):
+            if await locator.count():
+                return await locator.first.text_content() or ""
+            return None
+        events = run.seen[run.since:]
+        if isinstance(marker, DialogMarker):
+            return next((e.text for e in events if e.kind == "dialog" and re.search(marker.dialog, e.text)), None)
+        for e in events:
+            if e.kind != "response" or marker.response not in e.url:
+                continue
+            if marker.status is not None and e.status != marker.status:
+                continue
+            value = e.text
+            doc = None
+            if marker.json_path is not None or marker.reason is not None:
+                try:
+                    doc = json.loads(e.text)
+                except ValueError:
+                    continue
+            if marker.json_path is not None:
+                value = _at_path(doc, marker.json_path)
+                if value is None:
+                    continue
+            if marker.equals is not None and value != marker.equals:
+                continue
+            if marker.matches is not None and not re.search(marker.matches, value):
+                continue
+            return _at_path(doc, marker.reason) if marker.reason else value
+        return None
 
     async def _scan(self, page: Page, step: Scan, variables, result: FlowResult, timeout: int, label: str):
         """A list read page by page until the letter's row, a row older than the letter, the end
@@ -668,6 +791,25 @@ async def _title(page: Page) -> str:
         return await page.title()
     except PlaywrightError:
         return ""
+
+
+def _at_path(doc: Any, path: str) -> str | None:
+    """The text at a dotted JSON path ("data.msg", "list.0.title"); None when absent."""
+    for part in path.split("."):
+        if isinstance(doc, dict) and part in doc:
+            doc = doc[part]
+        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
+            doc = doc[int(part)]
+        else:
+            return None
+    if doc is None or isinstance(doc, (dict, list)):
+        return None if doc is None else json.dumps(doc, ensure_ascii=False)
+    return "true" if doc is True else "false" if doc is False else str(doc)
+
+
+async def _quietly(awaitable) -> None:
+    with contextlib.suppress(PlaywrightError):
+        await awaitable
 
 
 def _first_line(text: str) -> str:

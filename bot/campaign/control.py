@@ -33,7 +33,7 @@ from bot.errors import ConfigError, UserError
 from bot.scenario.loader import load_site, scenario_for
 from bot.store import models as m
 from bot.store.db import Database
-from bot.vocab import Flag, LetterState
+from bot.vocab import Flag, LetterState, MailboxKind
 
 RUNNING = "running"
 STOPPED = "stopped"
@@ -191,7 +191,7 @@ def start_campaign(db: Database, spec: CampaignSpec, clock: Clock, calendar: Wor
     from bot.letters import LetterWriter
 
     writer = LetterWriter(seed=f"{spec.name}")
-    kinds = [k for k in ("leader", "mayor") if any(x.mailbox == k for x in plan.letters)]
+    kinds = [k for k in MailboxKind if any(x.mailbox == k for x in plan.letters)]
     for kind in kinds:
         # One kind at a time, each to the sites the campaign writes to in that mailbox.
         mine = {sid: t for sid, t in targets.items() if kind in spec.mailboxes_of(t.record)}

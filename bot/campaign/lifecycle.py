@@ -121,7 +121,7 @@ class Lifecycle:
         if d.reply is not None:
             _keep_reply(s, letter, d.reply, ReplyKind.ANSWER, d.flags)
         deadline = deadline_of(self.calendar, letter.submitted_at, letter.campaign)
-        target, why = self._state(d, now, deadline)
+        target, why = self._state(d, now, deadline, letter.mailbox.site.moderated)
         if target != letter.state:
             transition(s, letter, target, now, why, evidence)
         if target == LetterState.REPLIED and poll_done:
@@ -133,13 +133,14 @@ class Lifecycle:
             letter.next_poll_at = self.poll_policy.next_after(now, overdue=slow)
 
     @staticmethod
-    def _state(d, now: datetime, deadline: datetime) -> tuple[LetterState, str]:
+    def _state(d, now: datetime, deadline: datetime, moderated: bool = False) -> tuple[LetterState, str]:
         if d.reply is not None:
             return LetterState.REPLIED, f"reply seen on {d.reply.channel}"
         if d.deleted_at is not None:
             return LetterState.DELETED, ("the letter, seen before, was not found by two consecutive covered "
                                          "looks at least 1 hour apart")
-        if d.never_visible:
+        if d.never_visible and not (moderated and now <= deadline):
+            # A moderated site may not have published it yet: only past its deadline is it "never".
             return LetterState.NEVER_VISIBLE, "never found by the site's query or list after submission"
         if now > deadline:
             return LetterState.OVERDUE, f"no reply by the deadline {local(deadline):%Y-%m-%d %H:%M}"

@@ -41,7 +41,8 @@ def campaign_rows(db: Database, campaign_name: str, calendar: WorkCalendar, *, a
             history = History(events=tuple((e.at, e.to_state) for e in letter.events),
                               submitted_at=letter.submitted_at, failure_kind=letter.failure_kind,
                               retry_pending=letter.state in SUBMITTABLE and letter.planned_at is not None)
-            v = judge(history, seen_of(letter.observations), as_of, calendar, days, cutoff)
+            v = judge(history, seen_of(letter.observations), as_of, calendar, days, cutoff,
+                      moderated=letter.mailbox.site.moderated)
             mb, site = letter.mailbox, letter.mailbox.site
             rows.append(ReportRow(
                 letter_id=letter.id, site=site.name, group=site.group, roster_order=site.roster_order,

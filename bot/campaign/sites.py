@@ -21,6 +21,7 @@ def register_site(session: Session, record: SiteRecord, order: int, source: str 
     site.platform_version = record.platform_version or 1
     site.region, site.roster_order = record.region, order
     site.valid_from, site.valid_to, site.source = record.valid_from, record.valid_to, source
+    site.moderated = record.moderated
     session.flush()
     existing = {m.kind: m for m in site.mailboxes}
     for kind in record.mailboxes:

@@ -28,8 +28,9 @@ from bot.errors import ConfigError
 from bot.roster import ClockTime, parse_duration
 from bot.scenario.loader import load_site, scenario_for, valid_on
 from bot.scenario.schema import Scenario, SiteRecord
+from bot.vocab import MailboxKind
 
-MAILBOXES = ("leader", "mayor")
+MAILBOXES = tuple(MailboxKind)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -151,7 +152,7 @@ class SiteOverride(_Strict):
 class CampaignSpec(_Strict):
     name: str = Field(min_length=1, max_length=200)
     sites: list[str] = Field(min_length=1)
-    mailboxes: list[Literal["leader", "mayor"]] | None = Field(None, min_length=1)
+    mailboxes: list[MailboxKind] | None = Field(None, min_length=1)
     deadline_workdays: Int = Field(5, ge=0, le=60)
     cutoff: Time | None = None
     identities: list[str] = []

@@ -60,7 +60,9 @@ def _failed_for_good(history: History, as_of: datetime) -> bool:
 
 
 def judge(history: History, observations: list[Seen], as_of: datetime, calendar: WorkCalendar,
-          deadline_workdays: int = 5, cutoff: time | None = None) -> Verdict:
+          deadline_workdays: int = 5, cutoff: time | None = None, moderated: bool = False) -> Verdict:
+    """`moderated`: the site publishes letters only after review, so a letter not yet seen
+    there is awaiting publication until its deadline."""
     state = state_as_of(history, as_of)
     if state is None or state in (LetterState.PLANNED, LetterState.SUBMITTING):
         return Verdict(RowStatus.NOT_SENT, None)
@@ -74,11 +76,12 @@ def judge(history: History, observations: list[Seen], as_of: datetime, calendar:
     if state == LetterState.NEEDS_INSPECTOR:
         return Verdict(RowStatus.NEEDS_INSPECTOR, None)
     assert state in SENT_STATES and history.submitted_at is not None, (state, history.submitted_at)
-    return _after_submission(history.submitted_at, observations, as_of, calendar, deadline_workdays, cutoff)
+    return _after_submission(history.submitted_at, observations, as_of, calendar, deadline_workdays, cutoff,
+                             moderated)
 
 
 def _after_submission(submitted: datetime, observations: list[Seen], as_of: datetime,
-                      calendar: WorkCalendar, days: int, cutoff: time | None) -> Verdict:
+                      calendar: WorkCalendar, days: int, cutoff: time | None, moderated: bool) -> Verdict:
     d = derive(observations, submitted, as_of)
     deadline, estimated = calendar.deadline(submitted, days, cutoff)
     flags = list(d.flags)
@@ -98,6 +101,8 @@ def _after_submission(submitted: datetime, observations: list[Seen], as_of: date
         return Verdict(RowStatus.DELETED, within_deadline=False, same_day=False, flags=_flags(flags),
                        estimated=estimated, **common)
     if as_of <= deadline:
+        if moderated and not d.ever_found:
+            flags.append(Flag.AWAITING_PUBLICATION)
         receipt_day_ends = datetime.combine(calendar.received_on(submitted, cutoff), END_OF_DAY, tzinfo=SHANGHAI)
         return Verdict(RowStatus.AWAITING, same_day=None if as_of <= receipt_day_ends else False,
                        flags=_flags(flags), estimated=estimated, **common)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Callable
 
@@ -56,6 +56,8 @@ def watch_flow(letter: m.Letter, scenario: Scenario) -> tuple[str, Channel]:
     """(flow, channel) to watch a letter: its query page, or the public list when the query
     needs a code or password the letter never got (a board without codes; a letter found on
     the list after an interrupted submission)."""
+    if "query" not in scenario.flows:
+        return "list", Channel.SITE_LIST
     query = str(scenario.flows["query"].model_dump())
     missing = ("{password}" in query and not letter.password) or ("{tracking_code}" in query and not letter.tracking_code)
     if missing and "list" in scenario.flows:
@@ -416,14 +418,16 @@ class CampaignWorker:
         return str(path) if path.exists() else None
 
     # -- polling -----------------------------------------------------------------------
-    async def poll(self, letter_id: int) -> str:
+    async def poll(self, letter_id: int, *, now: bool = False) -> str:
+        """Looks at one letter when it is due; `now=True` (`mailbox-bot poll`): whatever its
+        schedule, as long as there is something to look for."""
         with self.db.session() as s:
             letter = s.get(m.Letter, letter_id)
-            if letter.state == LetterState.SUBMIT_UNCERTAIN and letter.next_poll_at is not None:
+            if letter.state == LetterState.SUBMIT_UNCERTAIN and (letter.next_poll_at is not None or now):
                 target = self.targets[letter.mailbox.site_id]
                 variables = flow_variables(letter, target)
                 return await self._look_for(letter_id, target, variables)
-            if letter.state not in OPEN_STATES or letter.next_poll_at is None:
+            if letter.state not in OPEN_STATES or (letter.next_poll_at is None and not now):
                 if letter.next_poll_at is not None:     # nothing to look for: never due again
                     letter.next_poll_at = None
                     s.commit()

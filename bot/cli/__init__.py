@@ -13,7 +13,7 @@ import typer
 from bot.cli import (calendar_cmd, check_cmd, config_cmd, db_cmd, inspect_cmd, login_cmd, mail_cmd, replay_cmd,
                      reply_cmd, report_cmd)
 from bot.cli import evidence_cmd, scaffold_cmd
-from bot.cli import campaign_cmd, run_cmd
+from bot.cli import campaign_cmd, poll_cmd, run_cmd
 from bot.cli import letters_cmd
 from bot.cli.common import app_state
 from bot.errors import UserError
@@ -50,6 +50,7 @@ app.command("check", help=check_cmd.HELP)(check_cmd.check)
 app.command("report", help=report_cmd.HELP)(report_cmd.report)
 app.command("scaffold", help=scaffold_cmd.HELP)(scaffold_cmd.scaffold)
 app.command("run", help=run_cmd.HELP)(run_cmd.run)
+app.command("poll", help=poll_cmd.HELP)(poll_cmd.poll)
 
 
 def _register_optional() -> None:

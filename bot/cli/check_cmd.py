@@ -63,14 +63,18 @@ async def _check_all(targets, out: Path) -> list[str]:
                 async with browser.page() as page:
                     form = await dry_run_submit(page, record, scenario, kind, evidence)
                 runner = FlowRunner(scenario, evidence, captcha=LooksOnly(), site_name=record.name)
+                # The query page with a code no site issued, or (a board) the list for a title no
+                # letter has: either must say "not there", not break.
+                look = "query" if "query" in scenario.flows else "list"
                 async with browser.page() as page:
-                    query = await runner.run(page, "query", probe_variables(record, scenario, kind))
+                    query = await runner.run(page, look, probe_variables(record, scenario, kind))
                 where = f"{record.name} {record.mailbox_label(kind)}"
                 problems = []
                 if not form.ok:
-                    problems.append(f"form: {form.result.failed_step or ''}: {form.problem()}")
-                if query.outcome not in ("not_found", "rejected"):
-                    problems.append(f"query: {query.failed_step or query.outcome}: {query.message or 'a made-up code was not refused'}")
+                    problems.append(f"form: {form.problem()}")
+                if query.outcome not in ("not_found", "not_covered", "rejected"):
+                    problems.append(f"{look}: {query.failed_step or query.outcome}: "
+                                    f"{query.message or 'a made-up letter was not refused'}")
                 problems += await _check_time_formats(browser, evidence, record, scenario, kind, where)
                 if problems:
                     broken.append(where)
@@ -93,8 +97,9 @@ async def _check_time_formats(browser, evidence, record, scenario, kind: str, wh
         typer.echo(f"note   {where}: time_formats not checked: no letter of this mailbox with a reply shown "
                    "on its query page in the database")
         return []
+    look = "query" if "query" in scenario.flows else "list"
     async with browser.page(fresh=False) as page:
-        result = await FlowRunner(scenario, evidence, site_name=record.name).run(page, "query", variables)
+        result = await FlowRunner(scenario, evidence, site_name=record.name).run(page, look, variables)
     raw = result.values.get("reply_time")
     if result.outcome != FlowOutcome.FOUND or not raw:
         typer.echo(f"note   {where}: time_formats not checked: the query page showed no reply time "
@@ -116,7 +121,7 @@ def _replied_letter_variables(record, scenario, kind: str) -> dict | None:
 
     from bot.campaign.worker import Target, flow_variables
     from bot.store import models as m
-    from bot.vocab import Channel
+    from bot.vocab import SITE_CHANNELS
 
     if not app_state.database_exists():
         return None
@@ -125,6 +130,6 @@ def _replied_letter_variables(record, scenario, kind: str) -> dict | None:
             m.Site.key == record.key, m.Mailbox.kind == kind, m.Letter.tracking_code.is_not(None))
             .order_by(m.Letter.submitted_at.desc())).all()
         for letter in letters:
-            if any(o.channel == Channel.SITE_QUERY and o.replied and o.displayed_raw for o in letter.observations):
+            if any(o.channel in SITE_CHANNELS and o.replied and o.displayed_raw for o in letter.observations):
                 return flow_variables(letter, Target(record=record, scenario=scenario, site_id=letter.mailbox.site_id))
     return None

@@ -172,4 +172,7 @@ async def _replay(record, scenario, kind, path, headed, slow_mo, trace, submit, 
                 return 1
             last = letter.events[-1]
             typer.echo(f"letter {letter.id} in campaign {name}: {letter.state} — {last.reason}")
+            if letter.next_poll_at is not None:
+                typer.echo(f"next poll: {local(letter.next_poll_at):%Y-%m-%d %H:%M} (by `mailbox-bot run`; "
+                           f"or now: mailbox-bot poll {name})")
             return 0 if letter.state == LetterState.SUBMITTED else 1

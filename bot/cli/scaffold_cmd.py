@@ -60,10 +60,12 @@ def scaffold(
         if not name or not name.strip():
             raise UserError("--name is required (the site's name as the notice writes it)")
         template, template_path = load_platform_data(platform, scenarios_dir)   # unknown: lists the known
+        from bot.vocab import MailboxKind
+
         kinds = list(dict.fromkeys(mailbox or ["leader", "mayor"]))
         for k in kinds:
-            if k not in ("leader", "mayor"):
-                raise UserError(f"--mailbox: {k!r} is not a mailbox (expected leader or mayor)")
+            if k not in tuple(MailboxKind):
+                raise UserError(f"--mailbox: {k!r} is not a mailbox (expected {', '.join(MailboxKind)})")
         if site_file.exists() and not force:
             raise UserError(f"{site_file} already exists (use --force to overwrite it, or --key for another name)")
         try:

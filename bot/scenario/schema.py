@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.scenario.variables import check_template
-from bot.vocab import Marker, SiteStatus
+from bot.vocab import MailboxKind, Marker, SiteStatus
 
 
 class _Strict(BaseModel):
@@ -144,8 +144,45 @@ class Expect(_StepBase):
     """
 
     op: Literal["expect"]
-    outcomes: dict[Marker, str] = Field(min_length=1)    # outcome -> selector
+    # outcome -> a selector, or what a page's script shows instead of a page: a dialog, or the
+    # answer to a request the previous step set off. Checked in the order written: put the
+    # narrower marker first (captcha_wrong before rejected).
+    outcomes: dict[Marker, "str | DialogMarker | ResponseMarker"] = Field(min_length=1)
     site_search: bool = False
+
+
+class DialogMarker(_Strict):
+    """An alert/confirm the page opened after the previous step (accepted, as a person would),
+    whose message matches `dialog` (a regular expression; "" matches any). Its message is the
+    site's words: the reason of a refusal."""
+
+    dialog: str
+
+
+class ResponseMarker(_Strict):
+    """The answer to a request the page's script made after the previous step (an XHR posting
+    the form): its URL contains `response`; optionally its HTTP `status`; and the value at the
+    JSON path `json` ("code", "data.msg") equal to `equals` or matching `matches` (a regular
+    expression; without `json`, on the whole body). `reason`: the JSON path of the site's words,
+    recorded as the reason of a refusal (default: the matched value)."""
+
+    response: str = Field(min_length=1)
+    status: int | None = None
+    json_path: str | None = Field(default=None, alias="json")
+    equals: str | None = None
+    matches: str | None = None
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self):
+        if self.equals is not None and self.matches is not None:
+            raise ValueError("give equals or matches, not both")
+        if self.equals is not None and self.json_path is None:
+            raise ValueError("equals needs json (the path of the value to compare)")
+        return self
+
+
+Expect.model_rebuild()
 
 
 class Scan(_StepBase):
@@ -233,9 +270,11 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _needs_submit_and_query(self):
-        for name in ("submit", "query"):
-            if name not in self.flows:
-                raise ValueError(f"flows.{name} is required")
+        if "submit" not in self.flows:
+            raise ValueError("flows.submit is required")
+        if "query" not in self.flows and "list" not in self.flows:
+            # A board without a query page is watched on its public list.
+            raise ValueError("flows.query or flows.list is required (how a sent letter is looked at)")
         finals = [s for s in self.flows["submit"].steps if isinstance(s, Click) and s.final]
         if len(finals) != 1:
             raise ValueError("flows.submit must have exactly one click with final = true")
@@ -258,7 +297,7 @@ class Scenario(_Strict):
                             raise ValueError(f"flows.{flow_name}.steps[{i}].{attr}: selector '{sel}' is not defined in [selectors]")
                 if isinstance(step, Expect):
                     for outcome, sel in step.outcomes.items():
-                        if sel.startswith("@") and sel[1:] not in self.selectors:
+                        if isinstance(sel, str) and sel.startswith("@") and sel[1:] not in self.selectors:
                             raise ValueError(f"flows.{flow_name}.steps[{i}].outcomes.{outcome}: selector '{sel}' is not defined in [selectors]")
                     if step.site_search and not _searches_for_the_letter(flow.steps[:i]):
                         raise ValueError(f"flows.{flow_name}.steps[{i}].site_search: no earlier goto or request "
@@ -300,7 +339,7 @@ def _templates(step) -> list[tuple[str, str]]:
         if name in _TEMPLATE_KEYS + _SELECTOR_KEYS and value is not None:
             walk(name, value)
     if isinstance(step, Expect):
-        out += [(f"outcomes.{outcome}", sel) for outcome, sel in step.outcomes.items()]
+        out += [(f"outcomes.{outcome}", sel) for outcome, sel in step.outcomes.items() if isinstance(sel, str)]
     return out
 
 
@@ -319,7 +358,7 @@ def _searches_for_the_letter(steps) -> bool:
     return False
 
 
-MAILBOX_KINDS = ("leader", "mayor")
+MAILBOX_KINDS = tuple(MailboxKind)
 
 
 class SiteRecord(_Strict):
@@ -333,8 +372,11 @@ class SiteRecord(_Strict):
     base_url: str = Field(pattern=r"^https?://")
     platform: str
     platform_version: int | None = None   # the template version this site was written for
-    mailboxes: list[Literal["leader", "mayor"]] = Field(min_length=1)
-    mailbox_labels: dict[str, str] = {}   # e.g. {mayor = "县长信箱"}
+    mailboxes: list[MailboxKind] = Field(min_length=1)
+    mailbox_labels: dict[MailboxKind, str] = {}   # e.g. {mayor = "县长信箱"}, {board = "咨询投诉"}
+    # Letters are published only after the site's staff review them (a moderated board): until
+    # its deadline, one not yet visible is awaiting publication, not "never visible".
+    moderated: bool = False
     valid_from: date | None = None
     valid_to: date | None = None
     # A mailbox behind a unified identity platform (统一身份认证): where the inspector logs in
@@ -374,9 +416,12 @@ SiteRecord.model_rebuild()
 
 
 def default_mailbox_label(site_name: str, kind: str) -> str:
-    """领导信箱, or for the head's mailbox 市长/县长/区长信箱 by what kind of place the site is."""
-    if kind == "leader":
+    """领导信箱, 在线留言 for a message board, or for the head's mailbox 市长/县长/区长信箱 by what
+    kind of place the site is."""
+    if kind == MailboxKind.LEADER:
         return "领导信箱"
+    if kind == MailboxKind.BOARD:
+        return "在线留言"
     name = site_name
     for suffix in ("人民政府", "管理委员会", "政府"):
         if name.endswith(suffix):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.store.types import UTCDateTime, VocabString
@@ -41,6 +41,8 @@ class Site(Base):
     valid_from: Mapped[date | None] = mapped_column(Date, nullable=True)
     valid_to: Mapped[date | None] = mapped_column(Date, nullable=True)
     source: Mapped[str] = mapped_column(String(500), default="")
+    # It publishes letters only after its staff review them (migration 0006).
+    moderated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     mailboxes: Mapped[list[Mailbox]] = relationship(back_populates="site")
 
