@@ -6,7 +6,8 @@ message, in one transaction:
 1. deduplicates on (account, Message-ID, INTERNALDATE, size): a message seen again after a
    UIDVALIDITY change or a batch re-delivered after a dropped connection is skipped;
 2. keeps the raw message as an ``.eml`` evidence file (content-addressed, an EvidenceFile row);
-3. parses it (`bot.mail.decode`) and classifies it (`bot.mail.classify`: ack or reply);
+3. parses it (`bot.mail.decode`) and classifies it (`bot.mail.classify`: ack or reply, and
+   whether the rules are sure: the flag ``ack_or_reply_uncertain`` when not);
 4. matches it to a letter (`match_letter`): by the token of the per-letter reply address first,
    else by the tracking code or the letter's title in the subject or text, else by the site's
    sender domain within a time window;
@@ -36,7 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
-from bot.mail.classify import Rules, classify_message
+from bot.mail.classify import UNCERTAIN_FLAG, Rules, classify_message
 from bot.mail.decode import MailMessage as ParsedMail
 from bot.mail.decode import parse_message
 from bot.mail.imap import FetchedMessage, FolderState, MailReader
@@ -203,7 +204,8 @@ def sync_mail(db: Database, reader: MailReader, evidence: EvidenceStore, clock: 
                 result.duplicates += 1
                 return
             parsed = parse_message(msg.raw)
-            kind = classify_message(parsed, rules)
+            verdict = classify_message(parsed, rules)
+            kind = verdict.kind
             letter, how = match_letter(s, parsed, msg.internaldate, domains)
             ev = evidence.save(kind="eml", step=f"mail {msg.folder} uid {msg.uid}", data=msg.raw, ext="eml")
             ev_row = m.EvidenceFile.of(ev, letter.id if letter else None, now)
@@ -221,7 +223,9 @@ def sync_mail(db: Database, reader: MailReader, evidence: EvidenceStore, clock: 
                 flags = []
                 if parsed.date_header is not None and abs(parsed.date_header - msg.internaldate) > DATE_MISMATCH:
                     flags.append("email_date_mismatch")
-                detail = {"mail_id": row.id, "matched_by": how, "kind": kind,
+                if verdict.uncertain:
+                    flags.append(UNCERTAIN_FLAG)
+                detail = {"mail_id": row.id, "matched_by": how, "kind": kind, "classified": verdict.why,
                           "date_header": parsed.date_header.isoformat() if parsed.date_header else None,
                           "from": parsed.from_addr, "subject": parsed.subject}
                 if kind == "ack":
