@@ -241,6 +241,58 @@ def test_rfc2231_continuations_and_attached_message():
     assert m.attachments[1].filename == "原信.eml" and m.attachments[1].content_type == "message/rfc822"
 
 
+ANSWER_PDF = "答复意见书（喆园小区）GD20240426001.pdf"
+
+
+def _pct(data: bytes) -> str:
+    return "".join(f"%{b:02X}" for b in data)
+
+
+def _webmail(disposition: str, ctype_params: str = "") -> bytes:
+    """A reply as Coremail-style webmail writes it: multipart/mixed, a GB2312-labelled base64
+    text part, the answer as a PDF attachment whose name carries the tracking code."""
+    text = base64.encodebytes("您好，答复意见见附件。".encode("gbk")).decode()
+    pdf = base64.encodebytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n").decode()
+    body = (f"--MIX{CRLF}Content-Type: text/plain; charset=GB2312{CRLF}Content-Transfer-Encoding: base64{CRLF}{CRLF}"
+            f"{text}{CRLF}--MIX{CRLF}Content-Type: application/pdf{ctype_params}{CRLF}Content-Transfer-Encoding: base64{CRLF}"
+            f"Content-Disposition: {disposition}{CRLF}{CRLF}{pdf}{CRLF}--MIX--{CRLF}")
+    return message([*BASE_HEADERS, ("Subject", b_word("来信答复", "GB2312", "gbk"))], body.encode("ascii"),
+                   ctype='multipart/mixed; boundary="MIX"')
+
+
+GBK = ANSWER_PDF.encode("gbk")
+CUT = 5     # inside a double-byte character
+
+
+@pytest.mark.parametrize("disposition,ctype_params", [
+    (f"attachment; filename*=GBK''{_pct(GBK)}", ""),
+    (f"attachment;{CRLF} filename*0*=GBK''{_pct(GBK[:CUT])};{CRLF} filename*1*={_pct(GBK[CUT:])}", ""),
+    (f'attachment; filename="GD20240426001.pdf"; filename*=GBK\'zh-cn\'{_pct(GBK)}', ""),
+    (f"attachment; filename*=gb18030''{_pct(ANSWER_PDF.encode('gb18030'))}", ""),
+    (f"attachment; filename*=UTF-8''{_pct(ANSWER_PDF.encode('utf-8'))}", ""),
+    (f'attachment; filename="{b_word(ANSWER_PDF, "GB2312", "gbk")}"', ""),
+    (f'attachment; filename="=?GBK?B?{base64.b64encode(GBK[:9]).decode()}?={CRLF} '
+     f'=?GBK?B?{base64.b64encode(GBK[9:]).decode()}?="', ""),
+    (f'attachment; filename="{q_word(ANSWER_PDF, "GB18030", "gb18030")}"', ""),
+    ("attachment", f'; name="{b_word(ANSWER_PDF, "gbk")}"'),
+    ("attachment", f"; name*=GBK''{_pct(GBK)}"),
+], ids=["2231-GBK", "2231-continued-mid-char", "2231-beside-ascii-filename", "2231-GB18030", "2231-UTF-8",
+        "2047-GB2312-label", "2047-split-words", "2047-Q-GB18030", "name-2047", "name-2231"])
+def test_attachment_names_in_every_chinese_form(disposition, ctype_params):
+    m = parse_message(_webmail(disposition, ctype_params))
+    assert m.text == "您好，答复意见见附件。"
+    assert [(a.filename, a.content_type) for a in m.attachments] == [(ANSWER_PDF, "application/pdf")]
+
+
+def test_labels_that_are_no_mail_charset_never_yield_unstorable_text():
+    # Python's unicode_escape would turn "\\ud800" into a lone surrogate, and "\\x00" into NUL
+    assert normalize_charset("unicode-escape") is None and normalize_charset("raw_unicode_escape") is None
+    assert decode_header_value("=?unicode_escape?Q?=5Cud800=5Cx00?=") == "\\ud800\\x00"
+    # UTF-7 is a real (if rare) mail charset, but lets a lone surrogate through
+    assert decode_header_value("=?utf-7?Q?+2AA-?=") == "\ufffd"
+    assert decode_bytes("🐀".encode("utf-16"), "utf-16") == ("🐀", "utf-16")
+
+
 @pytest.mark.parametrize("raw", [
     b"",
     b"\x00\xff\xfe garbage without headers",
