@@ -8,7 +8,7 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-from mailserver import PLUS_DOMAIN, make_message
+from mailserver import PLUS_DOMAIN, make_message, write_accounts
 
 from bot.clock import SHANGHAI
 from bot.mail.classify import DEFAULT_RULES, UNCERTAIN_FLAG, Rules, Verdict, classify, signals
@@ -118,25 +118,6 @@ def test_site_rules_can_add_an_answer_formula():
 SUBMITTED = datetime(2024, 4, 26, 10, 0, tzinfo=SHANGHAI)
 
 
-def _accounts(tmp_path, dovecot):
-    path = tmp_path / "accounts.toml"
-    path.write_text(f"""
-[[identity]]
-name = "i"
-email = "inspector@{PLUS_DOMAIN}"
-imap_account = "box"
-
-[[imap]]
-name = "box"
-host = "{dovecot.host}"
-port = {dovecot.imap_port}
-user = "{dovecot.user}"
-password_env = "MB_TEST_IMAP_PASSWORD"
-tls = false
-""", encoding="utf-8")
-    return path
-
-
 def _letters(db_url, names):
     db = Database(db_url)
     ids = {}
@@ -175,7 +156,7 @@ def test_cli_sync_carries_the_doubt_into_the_report(tmp_path, db_url, dovecot, r
         to = f"inspector+tok{i}abcdef@{PLUS_DOMAIN}"
         dovecot.deliver(make_message(i, subject="来信答复", body=text, to=to), rcpt=to)
     env = {"MB_TEST_IMAP_PASSWORD": dovecot.password}
-    proc = run_cli("mail", "sync", "--accounts", str(_accounts(tmp_path, dovecot)), env=env, check=True)
+    proc = run_cli("mail", "sync", "--accounts", str(write_accounts(tmp_path / "accounts.toml", dovecot)), env=env, check=True)
     assert "3 new, 3 stored (3 matched" in proc.stdout
     report = json.loads(run_cli("report", "2024Q2", "--json", check=True).stdout)
     rows = {r["site"]: r for r in report["rows"]}
