@@ -70,3 +70,33 @@ def dovecot(dovecot_server):
     if not dovecot_server.running:
         dovecot_server.start()
 
+
+
+def write_accounts(path, server, *, folders=("INBOX",), password_env: str = "MB_TEST_IMAP_PASSWORD"):
+    """An accounts file for `mailbox-bot mail sync` with one identity and the server's account
+    "box" (the password through `password_env`, never in the file). Returns the path."""
+    folder_list = ", ".join(f'"{f}"' for f in folders)
+    path.write_text(f"""
+[[identity]]
+name = "i"
+email = "inspector@{PLUS_DOMAIN}"
+imap_account = "box"
+
+[[imap]]
+name = "box"
+host = "{server.host}"
+port = {server.imap_port}
+user = "{server.user}"
+password_env = "{password_env}"
+tls = false
+folders = [{folder_list}]
+""", encoding="utf-8")
+    return path
+
+
+def write_cli_config(directory) -> None:
+    """A `mailbox-bot.toml` in `directory` (the `run_cli` working directory) that keeps the
+    evidence there too (`directory`/evidence, where the `World` helpers keep theirs), not in
+    the repository's default evidence directory."""
+    (directory / "mailbox-bot.toml").write_text(f'[paths]\nevidence_dir = "{directory / "evidence"}"\n',
+                                               encoding="utf-8")

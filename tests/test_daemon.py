@@ -37,7 +37,7 @@ SITES = [("宝鸡市人民政府", "jact", ["leader", "mayor"], "bj"), ("宝鸡�
 ROSTER = {
     "campaign": {"name": "daemon", "submit_at": "2024-04-26T09:00:00+08:00", "end_at": "2024-05-31T18:00:00+08:00"},
     "site": [{"name": n, "group": "政府门户网站" if p == "jact" and len(mb) == 2 else "市级部门网站", "platform": p,
-              "mailboxes": mb, "slug": slug, "reply": {"workdays": 1, "at": "10:00"}} for n, p, mb, slug in SITES],
+              "mailboxes": mb, "slug": slug, "reply": {"workdays": 2, "at": "10:00"}} for n, p, mb, slug in SITES],
 }
 LETTERS = sum(len(mb) for _, _, mb, _ in SITES)
 

@@ -10,7 +10,7 @@ from email.utils import format_datetime
 
 import pytest
 from conftest import run_async
-from mailserver import CATCHALL_DOMAIN, PLUS_DOMAIN, make_message
+from mailserver import CATCHALL_DOMAIN, PLUS_DOMAIN, make_message, write_cli_config
 from sqlalchemy import func, select
 
 from bot.accounts import Identity
@@ -474,6 +474,7 @@ tls = false
 folders = ["INBOX", "Junk"]
 """, encoding="utf-8")
     env = {"MB_TEST_IMAP_PASSWORD": dovecot.password}
+    write_cli_config(tmp_path)       # the evidence in the test's directory, not the repository's
     proc = run_cli("mail", "sync", "--accounts", str(accounts), env=env, check=True)
     assert "box: 2 new, 2 stored (1 matched, 1 unmatched" in proc.stdout
     assert dovecot.password not in proc.stdout + proc.stderr
@@ -482,3 +483,55 @@ folders = ["INBOX", "Junk"]
     assert "box: 0 new" in again.stdout
     bad = run_cli("mail", "sync", "--accounts", str(accounts), env={"MB_TEST_IMAP_PASSWORD": "wrong"})
     assert bad.returncode == 1 and "refused" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# --- tracking codes and titles in attachment file names -------------------------------------
+
+def webmail_reply(*, attachment: str, form: str, subject: str = "来信答复", text: str = "您好，答复意见见附件。",
+                  to: str = f"inspector@{PLUS_DOMAIN}") -> bytes:
+    """A reply as a Chinese webmail (Coremail, Foxmail) writes it: multipart/mixed, GBK text
+    labelled GB2312 in base64, the answer as an attachment whose file name is RFC 2231
+    (``filename*=GBK''%B4%F0...``) or RFC 2047 (``filename="=?GBK?B?...?="``) encoded."""
+    import base64
+    import secrets
+
+    gbk = attachment.encode("gbk")
+    if form == "rfc2231":
+        disposition = "attachment; filename*=GBK''" + "".join(f"%{b:02X}" for b in gbk)
+    else:
+        disposition = f'attachment; filename="=?GBK?B?{base64.b64encode(gbk).decode()}?="'
+    body = base64.encodebytes(text.encode("gbk")).decode()
+    pdf = base64.encodebytes(b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n").decode()
+    return (f"From: =?GBK?B?{base64.b64encode('宝鸡市住房和城乡建设局'.encode('gbk')).decode()}?= <zjj@zjj.baoji.gov.cn>\r\n"
+            f"To: {to}\r\nSubject: =?GBK?B?{base64.b64encode(subject.encode('gbk')).decode()}?=\r\n"
+            f"Date: Mon, 29 Apr 2024 10:00:00 +0800\r\nMessage-ID: <{secrets.token_hex(6)}@coremail.baoji.gov.cn>\r\n"
+            "X-Mailer: Coremail Webmail Server Version XT5.0.13\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="----=_Part_1_2088.1714356000"\r\n\r\n'
+            "------=_Part_1_2088.1714356000\r\nContent-Type: text/plain; charset=GB2312\r\n"
+            f"Content-Transfer-Encoding: base64\r\n\r\n{body}\r\n"
+            "------=_Part_1_2088.1714356000\r\nContent-Type: application/pdf\r\n"
+            f"Content-Transfer-Encoding: base64\r\nContent-Disposition: {disposition}\r\n\r\n{pdf}\r\n"
+            "------=_Part_1_2088.1714356000--\r\n").encode("ascii")
+
+
+def test_code_and_title_in_attachment_names_match_through_mail_sync(world, dovecot, run_cli, tmp_path):
+    from mailserver import write_accounts
+
+    write_cli_config(tmp_path)
+    by_code = world.letter("关于老旧小区加装电梯的咨询", code="GD20240426001", site="宝鸡市住建局")
+    by_title = world.letter("关于宝鸡市便民服务热线的咨询", site="宝鸡市热线办")
+    # to the plain address, nothing in the subject or the text: only the file names say which
+    dovecot.append(webmail_reply(attachment="答复意见（GD20240426001）.pdf", form="rfc2231"),
+                   internaldate=at(29, 10))
+    dovecot.append(webmail_reply(attachment="关于宝鸡市便民服务热线的咨询的答复.pdf", form="rfc2047"),
+                   internaldate=at(29, 11))
+    env = {"MB_TEST_IMAP_PASSWORD": dovecot.password}
+    proc = run_cli("mail", "sync", "--accounts", str(write_accounts(tmp_path / "a.toml", dovecot)), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "box: 2 new, 2 stored (2 matched, 0 unmatched" in proc.stdout
+    got = {x.letter_id: x.matched_by for x in world.mails()}
+    assert got == {by_code.id: "tracking_code", by_title.id: "title"}
+    rows = world.rows()
+    assert rows["宝鸡市住建局"].replied_at == at(29, 10) and rows["宝鸡市热线办"].replied_at == at(29, 11)
+    # "答复意见见附件" says the answer is in the file, which no rule reads: a doubt, shown
+    assert "ack_or_reply_uncertain" in rows["宝鸡市住建局"].flags

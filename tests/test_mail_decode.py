@@ -241,6 +241,58 @@ def test_rfc2231_continuations_and_attached_message():
     assert m.attachments[1].filename == "原信.eml" and m.attachments[1].content_type == "message/rfc822"
 
 
+ANSWER_PDF = "答复意见书（喆园小区）GD20240426001.pdf"
+
+
+def _pct(data: bytes) -> str:
+    return "".join(f"%{b:02X}" for b in data)
+
+
+def _webmail(disposition: str, ctype_params: str = "") -> bytes:
+    """A reply as Coremail-style webmail writes it: multipart/mixed, a GB2312-labelled base64
+    text part, the answer as a PDF attachment whose name carries the tracking code."""
+    text = base64.encodebytes("您好，答复意见见附件。".encode("gbk")).decode()
+    pdf = base64.encodebytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n").decode()
+    body = (f"--MIX{CRLF}Content-Type: text/plain; charset=GB2312{CRLF}Content-Transfer-Encoding: base64{CRLF}{CRLF}"
+            f"{text}{CRLF}--MIX{CRLF}Content-Type: application/pdf{ctype_params}{CRLF}Content-Transfer-Encoding: base64{CRLF}"
+            f"Content-Disposition: {disposition}{CRLF}{CRLF}{pdf}{CRLF}--MIX--{CRLF}")
+    return message([*BASE_HEADERS, ("Subject", b_word("来信答复", "GB2312", "gbk"))], body.encode("ascii"),
+                   ctype='multipart/mixed; boundary="MIX"')
+
+
+GBK = ANSWER_PDF.encode("gbk")
+CUT = 5     # inside a double-byte character
+
+
+@pytest.mark.parametrize("disposition,ctype_params", [
+    (f"attachment; filename*=GBK''{_pct(GBK)}", ""),
+    (f"attachment;{CRLF} filename*0*=GBK''{_pct(GBK[:CUT])};{CRLF} filename*1*={_pct(GBK[CUT:])}", ""),
+    (f'attachment; filename="GD20240426001.pdf"; filename*=GBK\'zh-cn\'{_pct(GBK)}', ""),
+    (f"attachment; filename*=gb18030''{_pct(ANSWER_PDF.encode('gb18030'))}", ""),
+    (f"attachment; filename*=UTF-8''{_pct(ANSWER_PDF.encode('utf-8'))}", ""),
+    (f'attachment; filename="{b_word(ANSWER_PDF, "GB2312", "gbk")}"', ""),
+    (f'attachment; filename="=?GBK?B?{base64.b64encode(GBK[:9]).decode()}?={CRLF} '
+     f'=?GBK?B?{base64.b64encode(GBK[9:]).decode()}?="', ""),
+    (f'attachment; filename="{q_word(ANSWER_PDF, "GB18030", "gb18030")}"', ""),
+    ("attachment", f'; name="{b_word(ANSWER_PDF, "gbk")}"'),
+    ("attachment", f"; name*=GBK''{_pct(GBK)}"),
+], ids=["2231-GBK", "2231-continued-mid-char", "2231-beside-ascii-filename", "2231-GB18030", "2231-UTF-8",
+        "2047-GB2312-label", "2047-split-words", "2047-Q-GB18030", "name-2047", "name-2231"])
+def test_attachment_names_in_every_chinese_form(disposition, ctype_params):
+    m = parse_message(_webmail(disposition, ctype_params))
+    assert m.text == "您好，答复意见见附件。"
+    assert [(a.filename, a.content_type) for a in m.attachments] == [(ANSWER_PDF, "application/pdf")]
+
+
+def test_labels_that_are_no_mail_charset_never_yield_unstorable_text():
+    # Python's unicode_escape would turn "\\ud800" into a lone surrogate, and "\\x00" into NUL
+    assert normalize_charset("unicode-escape") is None and normalize_charset("raw_unicode_escape") is None
+    assert decode_header_value("=?unicode_escape?Q?=5Cud800=5Cx00?=") == "\\ud800\\x00"
+    # UTF-7 is a real (if rare) mail charset, but lets a lone surrogate through
+    assert decode_header_value("=?utf-7?Q?+2AA-?=") == "\ufffd"
+    assert decode_bytes("🐀".encode("utf-16"), "utf-16") == ("🐀", "utf-16")
+
+
 @pytest.mark.parametrize("raw", [
     b"",
     b"\x00\xff\xfe garbage without headers",
@@ -294,23 +346,23 @@ REPLIES = [
 
 @pytest.mark.parametrize("subject,text", ACKS)
 def test_classify_acknowledgements(subject, text):
-    assert classify(subject, text) == "ack"
+    assert classify(subject, text).kind == "ack"
 
 
 @pytest.mark.parametrize("subject,text", REPLIES)
 def test_classify_replies(subject, text):
-    assert classify(subject, text) == "reply"
+    assert classify(subject, text).kind == "reply"
 
 
 def test_classify_auto_reply_headers():
     text = "王晓明：您好，您的来信内容已记录。"
-    assert classify("来信", text) == "reply"  # no formula at all: default
-    assert classify("来信", text, headers={"Auto-Submitted": "auto-replied"}) == "ack"
-    assert classify("来信", text, headers=[("X-Autoreply", "yes")]) == "ack"
-    assert classify("来信", text, headers=[("Precedence", "auto_reply")]) == "ack"
-    assert classify("来信", text, headers={"Auto-Submitted": "no"}) == "reply"
+    assert classify("来信", text).kind == "reply"  # no formula at all: default
+    assert classify("来信", text, headers={"Auto-Submitted": "auto-replied"}).kind == "ack"
+    assert classify("来信", text, headers=[("X-Autoreply", "yes")]).kind == "ack"
+    assert classify("来信", text, headers=[("Precedence", "auto_reply")]).kind == "ack"
+    assert classify("来信", text, headers={"Auto-Submitted": "no"}).kind == "reply"
     # an automated mailing of a real answer is still an answer
-    assert classify("答复", REPLIES[0][1], headers={"Auto-Submitted": "auto-generated"}) == "reply"
+    assert classify("答复", REPLIES[0][1], headers={"Auto-Submitted": "auto-generated"}).kind == "reply"
     assert is_auto_reply({"X-Autorespond": "1"}) and not is_auto_reply(None)
 
 
@@ -318,17 +370,17 @@ def test_classify_ignores_the_quoted_letter():
     quoted = ("您的来信已收到。\n\n-----原始邮件-----\n发件人: inspector@example.org\n"
               "主题: 路灯\n请问经核实后能否尽快答复如下问题：路灯什么时候修好？")
     assert "路灯什么时候" not in strip_quoted(quoted)
-    assert classify("Re: 路灯", quoted) == "ack"
-    assert classify("Re: 路灯", "收到。\n> 您反映的问题 经核实 现答复如下 " + "长" * 80) == "ack"
+    assert classify("Re: 路灯", quoted).kind == "ack"
+    assert classify("Re: 路灯", "收到。\n> 您反映的问题 经核实 现答复如下 " + "长" * 80).kind == "ack"
 
 
 def test_rules_are_data_and_overridable():
-    site_rules = DEFAULT_RULES.extended(ack_patterns=[r"已录入系统"], reply_patterns=[r"办结意见[:：]"])
-    assert classify("通知", "您的信件已录入系统。") == "reply"
-    assert classify("通知", "您的信件已录入系统。", site_rules) == "ack"
-    assert classify("通知", "办结意见：同意退费，请于三日内到窗口办理相关手续并携带身份证件原件和复印件。", site_rules) == "reply"
+    site_rules = DEFAULT_RULES.extended(ack_patterns=[r"已录入系统"], answer_patterns=[r"办结意见[:：]"])
+    assert classify("通知", "您的信件已录入系统。").kind == "reply"
+    assert classify("通知", "您的信件已录入系统。", site_rules).kind == "ack"
+    assert classify("通知", "办结意见：同意退费，请于三日内到窗口办理相关手续并携带身份证件原件和复印件。", site_rules).kind == "reply"
     strict = Rules(ack_patterns=["收到"], reply_patterns=["答复如下"], default="ack")
-    assert classify("x", "谢谢") == "reply" and classify("x", "谢谢", strict) == "ack"
+    assert classify("x", "谢谢").kind == "reply" and classify("x", "谢谢", strict).kind == "ack"
     with pytest.raises(ValueError, match="invalid regular expression"):
         Rules(ack_patterns=["(unclosed"])
 
@@ -336,4 +388,4 @@ def test_rules_are_data_and_overridable():
 def test_classify_message_uses_headers():
     raw = message([("Subject", b_word("自动回复", "gb2312", "gbk")), ("Auto-Submitted", "auto-replied")],
                   base64.encodebytes("您好。".encode("gbk")), ctype="text/plain; charset=gb2312", cte="base64")
-    assert classify_message(parse_message(raw)) == "ack"
+    assert classify_message(parse_message(raw)).kind == "ack"

@@ -1,36 +1,55 @@
 """Is an email from a site an acknowledgement (受理/自动回复) or a substantive answer (答复)?
 
-DESIGN.md asks the report to flag a "reply" that is only an acknowledgement. The rules are data
-(`Rules`), so a site or a platform whose mails use other words can pass its own:
+DESIGN.md asks the report to flag a "reply" that is only an acknowledgement, and to flag
+(`ack_or_reply_uncertain`) a mail the rules cannot call one or the other with confidence. The
+rules are data (`Rules`), so a site or a platform whose mails use other words can pass its own:
 
-    rules = DEFAULT_RULES.extended(ack_patterns=[r"信件编号为"], reply_patterns=[r"办结意见"])
-    classify(subject, text, rules)
+    rules = DEFAULT_RULES.extended(ack_patterns=[r"信件编号为"], answer_patterns=[r"办结意见[:：]"])
+    verdict = classify(subject, text, rules)      # Verdict(kind="reply", uncertain=False, why=...)
 
 How a mail is judged (`classify`):
 
 1. Quoted material is ignored: lines starting with ">" and everything after a marker of the
    original message ("-----原始邮件-----", "-----Original Message-----", "在 … 写道：").
    A site's reply often quotes the test letter, whose words must not count.
-2. Ack signal: an auto-reply header (``Auto-Submitted`` other than "no", ``X-Autoreply``,
-   ``X-Autorespond``, ``Precedence: auto_reply``) or an ack pattern in the subject or the text.
-3. Reply signal: a reply pattern in the subject, or in the text outside the clauses (text
-   between 。！？；，) that matched an ack pattern (so "我们将在5个工作日内答复您" in an
-   acknowledgement is not a reply, and "来信已收到，经核实，……" still is one).
-4. Reply signal, no ack signal → "reply". Both → "reply" only when the text outside the ack
-   clauses is long enough (`min_reply_chars` non-blank characters) to be an answer; a short
-   "您反映的问题已受理" stays "ack". Only an ack signal → "ack".
-5. Neither → `rules.default` ("reply": a person wrote back without the usual formulas).
+2. The body is cut into clauses (at 。！？；， and line ends). A clause with an ack pattern
+   ("来信已收到", "已转交…办理", "我们将在5个工作日内答复您") is an acknowledgement clause; the
+   other clauses are the rest. An acknowledgement formula is often one clause of an answer
+   ("您的来信已收到，经核实，……"), so only the rest is read for the answer.
+3. Signals (`signals`):
+   - ack: an ack clause, an ack pattern in the subject, or an auto-reply header
+     (``Auto-Submitted`` other than "no", ``X-Autoreply``, ``Precedence: auto_reply`` …);
+   - answer: an answer formula (答复如下, 现答复如下, 经核实, 办理结果：…) in the rest, with
+     content beside it: at least `min_answer_chars` letters outside the formulas, greetings and
+     thanks. This is what an answer looks like however short it is;
+   - hint: a reply word without an answer formula ("您反映的问题", "关于您…的来信", a subject
+     such as "…的答复"), or an answer formula with nothing beside it ("答复如下：…");
+   - content: letters in the rest outside formulas, greetings and thanks; "long" from
+     `min_reply_chars`.
+4. Verdict (`decide`; uncertain = the flag `ack_or_reply_uncertain`):
+
+   answer, no ack     reply, sure
+   answer and ack     reply; unsure unless long
+   hint, no ack       reply; unsure unless long
+   hint and ack       reply if long, else ack; always unsure
+   ack only           ack; unsure when long (text no rule reads may be an answer)
+   nothing            `rules.default`; unsure unless long
+
+   Length alone never makes an answer: it only decides how sure a verdict is, and the kind
+   where both signals stand without an answer formula.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Kind = Literal["ack", "reply"]
+UNCERTAIN_FLAG = "ack_or_reply_uncertain"
 
 DEFAULT_ACK_PATTERNS = [
     r"自动回复", r"自动答复", r"自动应答", r"系统自动(发送|发出|生成|回复)", r"请勿(直接)?回复",
@@ -38,16 +57,31 @@ DEFAULT_ACK_PATTERNS = [
     r"已(经)?收到", r"^\s*(已)?收到\W*$", r"收到您的(来信|信件|邮件|留言|诉求)", r"我们已收到", r"来信(已|已经)?收悉",
     r"已(被)?受理", r"受理(通知|回执|成功)", r"予以受理", r"已登记", r"登记成功", r"提交成功",
     r"已转(交|办|送|至)", r"转交.{0,20}(办理|处理)", r"正在(办理|处理)", r"办理中",
-    r"(查询码|查询密码|受理编号|信件编号|办理编号)",
+    r"(查询码|查询密码|受理编号|信件编号|办理编号)", r"耐心等(待|候)",
     r"将(尽快|及时|在\s*\d+\s*个?工作日内).{0,12}(答复|回复|办理|处理)",
+    r"(时限|期限|工作日)内.{0,8}(答复|回复)",
     r"(auto[- ]?reply|automatic reply|out of (the )?office|do not reply|no-?reply)",
 ]
+# Formulas an official answer is written with: with content beside them, an answer.
+DEFAULT_ANSWER_PATTERNS = [
+    r"(现|特)?(答复|回复)如下", r"现(将|就).{0,30}(答复|回复)", r"现(予以)?答复",
+    r"(答复|回复)(意见|内容|结果)(如下|为|是|[:：])",
+    r"(办理|处理|调查|核查|核实)(结果|意见|情况)(如下|为|是|[:：])",
+    r"经(过)?(认真)?(核实|核查|查实|调查|研究|了解|查询|协调|现场查看|实地查看|实地核查)",
+]
+# Words of a reply that do not by themselves make an answer.
 DEFAULT_REPLY_PATTERNS = [
-    r"(现|特)?(答复|回复)如下", r"现(将|就).{0,30}(答复|回复)", r"现答复", r"特此(答复|回复)",
-    r"答复(意见|内容|结果)", r"(办理|处理|调查)(结果|意见|情况)(如下|为|是|：|:)",
-    r"经(核实|核查|查实|调查|研究|了解|查询|协调|现场查看|实地查看)",
-    r"您(所)?反映的(问题|情况|事项)", r"关于您.{0,30}的(问题|来信|咨询|诉求|建议)",
+    r"特此(答复|回复)", r"您(所)?反映的(问题|情况|事项)", r"关于您.{0,30}的(问题|来信|咨询|诉求|建议)",
     r"您(所)?咨询的", r"针对您.{0,20}(问题|来信|咨询|诉求)", r"(答复|回复)单位[:：]",
+    r"(答复|回复)(意见|内容|结果)", r"(的|来信|信件)答复", r"答复(函|书|单)", r"见附件",
+]
+# Politeness that says nothing: not counted as content.
+DEFAULT_FILLER_PATTERNS = [
+    r"(尊敬的)?[\w（）()]{0,12}?\s*[：:，,]?\s*您好[！!，,。：:]?",
+    r"(非常|再次)?感谢您?.{0,30}?(支持|关注|理解|监督|来信|信任)[！!。]?",
+    r"(欢迎|请)您?继续.{0,20}(关注|监督|支持)",
+    r"此致\s*敬礼", r"祝您?.{0,10}(愉快|顺利|健康|如意)",
+    r"如有(其他)?(疑问|问题|需要).{0,40}?(联系|咨询|拨打)[^。！？!?\n]*",
 ]
 AUTO_REPLY_HEADERS = ("auto-submitted", "x-autoreply", "x-autorespond", "x-auto-reply",
                       "precedence", "x-autogenerated")
@@ -59,6 +93,15 @@ _QUOTE_MARKERS = re.compile(
 # Clauses: an acknowledgement formula is often one clause of a longer sentence
 # ("您的来信已收到，经核实，……"), so the text is cut at commas too.
 _CLAUSE = re.compile(r"[^。！？!?；;，,\n]+[。！？!?；;，,]?")
+_NOT_CONTENT = re.compile(r"[\W_]+")
+
+
+class Verdict(NamedTuple):
+    """What `classify` decided: the kind, whether the rules were sure, and why (for the record)."""
+
+    kind: Kind
+    uncertain: bool
+    why: str
 
 
 class Rules(BaseModel):
@@ -67,15 +110,22 @@ class Rules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     ack_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_ACK_PATTERNS))
+    answer_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_ANSWER_PATTERNS))
+    """Formulas of an official answer (答复如下, 经核实 …): with content beside them, an answer."""
     reply_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_REPLY_PATTERNS))
+    """Words of a reply that are only a hint (您反映的问题 …)."""
+    filler_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_FILLER_PATTERNS))
+    """Greetings and thanks, never counted as content."""
+    min_answer_chars: int = Field(6, ge=1)
+    """Letters of content an answer formula needs beside it ("答复如下：…" alone is no answer)."""
     min_reply_chars: int = Field(30, ge=0)
-    """When both kinds match, a reply needs this many non-blank characters outside ack clauses."""
+    """Letters of content outside ack clauses from which a mail is "long" (see the table)."""
     honour_auto_headers: bool = True
     """Count Auto-Submitted / X-Autoreply headers as an ack signal."""
     default: Kind = "reply"
     """The verdict when no pattern matches at all."""
 
-    @field_validator("ack_patterns", "reply_patterns")
+    @field_validator("ack_patterns", "answer_patterns", "reply_patterns", "filler_patterns")
     @classmethod
     def _compiles(cls, v: list[str]) -> list[str]:
         for p in v:
@@ -85,26 +135,34 @@ class Rules(BaseModel):
                 raise ValueError(f"invalid regular expression {p!r}: {e}") from None
         return v
 
-    def extended(self, *, ack_patterns: Iterable[str] = (), reply_patterns: Iterable[str] = (),
-                 **changes) -> "Rules":
+    def extended(self, *, ack_patterns: Iterable[str] = (), answer_patterns: Iterable[str] = (),
+                 reply_patterns: Iterable[str] = (), **changes) -> "Rules":
         """A copy with extra patterns appended (and any other field changed)."""
         data = self.model_dump()
         data["ack_patterns"] = [*self.ack_patterns, *ack_patterns]
+        data["answer_patterns"] = [*self.answer_patterns, *answer_patterns]
         data["reply_patterns"] = [*self.reply_patterns, *reply_patterns]
         data.update(changes)
         return Rules.model_validate(data)
 
-    def _compiled(self) -> tuple[list[re.Pattern], list[re.Pattern]]:
-        key = (tuple(self.ack_patterns), tuple(self.reply_patterns))
+    def _compiled(self) -> "_Compiled":
+        key = (tuple(self.ack_patterns), tuple(self.answer_patterns), tuple(self.reply_patterns),
+               tuple(self.filler_patterns))
         cached = _CACHE.get(key)
         if cached is None:
-            cached = ([re.compile(p, re.I) for p in self.ack_patterns],
-                      [re.compile(p, re.I) for p in self.reply_patterns])
+            cached = _Compiled(*([re.compile(p, re.I) for p in group] for group in key))
             _CACHE[key] = cached
         return cached
 
 
-_CACHE: dict[tuple, tuple[list[re.Pattern], list[re.Pattern]]] = {}
+class _Compiled(NamedTuple):
+    acks: list[re.Pattern]
+    answers: list[re.Pattern]
+    replies: list[re.Pattern]
+    fillers: list[re.Pattern]
+
+
+_CACHE: dict[tuple, _Compiled] = {}
 DEFAULT_RULES = Rules()
 
 HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]] | None
@@ -137,36 +195,74 @@ def is_auto_reply(headers: HeadersLike) -> bool:
     return False
 
 
-def classify(subject: str, text: str, rules: Rules | None = None,
-             headers: HeadersLike = None) -> Kind:
-    """"ack" for an acknowledgement or auto-reply, "reply" for a substantive answer (see the
-    module docstring for the exact rule)."""
+@dataclass(frozen=True)
+class Signals:
+    """What the rules found in one mail (see the module docstring, step 3)."""
+
+    ack: bool
+    answer: bool
+    hint: bool
+    content: int
+
+
+def signals(subject: str, text: str, rules: Rules | None = None,
+            headers: HeadersLike = None) -> Signals:
+    """The ack / answer / hint signals of a mail and how much content it has outside its
+    acknowledgement clauses."""
     rules = rules or DEFAULT_RULES
-    acks, replies = rules._compiled()
+    pats = rules._compiled()
     subject = subject or ""
-    body = strip_quoted(text or "")
-
-    def any_match(patterns: list[re.Pattern], s: str) -> bool:
-        return any(p.search(s) for p in patterns)
-
-    clauses = _CLAUSE.findall(body)
-    ack_clauses = [c for c in clauses if any_match(acks, c)]
-    rest = "".join(c for c in clauses if not any_match(acks, c))
-
-    ack = bool(ack_clauses) or any_match(acks, subject) \
+    clauses = _CLAUSE.findall(strip_quoted(text or ""))
+    is_ack = [_any(pats.acks, c) for c in clauses]
+    rest = "".join(c for c, a in zip(clauses, is_ack) if not a)
+    ack = any(is_ack) or _any(pats.acks, subject) \
         or (rules.honour_auto_headers and is_auto_reply(headers))
-    reply = any_match(replies, subject) or any_match(replies, rest)
-
-    if reply and not ack:
-        return "reply"
-    if reply and ack:
-        substance = len(re.sub(r"\s+", "", rest))
-        return "reply" if substance >= rules.min_reply_chars else "ack"
-    if ack:
-        return "ack"
-    return rules.default
+    formula = _any(pats.answers, rest)
+    content = _content(rest, [*pats.answers, *pats.fillers])
+    answer = formula and content >= rules.min_answer_chars
+    hint = (formula and not answer) or _any(pats.replies, rest) \
+        or _any(pats.replies, subject) or _any(pats.answers, subject)
+    return Signals(ack=ack, answer=answer, hint=hint, content=content)
 
 
-def classify_message(msg, rules: Rules | None = None) -> Kind:
+def decide(e: Signals, rules: Rules | None = None) -> Verdict:
+    """The table of the module docstring, step 4."""
+    rules = rules or DEFAULT_RULES
+    long = e.content >= rules.min_reply_chars
+    if e.answer:
+        if not e.ack:
+            return Verdict("reply", False, "answer formula with content")
+        return Verdict("reply", not long, "answer formula with content, and an acknowledgement"
+                       + ("" if long else "; the answer is short"))
+    if e.hint:
+        if not e.ack:
+            return Verdict("reply", not long, "reply words without an answer formula"
+                           + ("" if long else "; little content"))
+        return Verdict("reply" if long else "ack", True,
+                       "an acknowledgement and reply words without an answer formula")
+    if e.ack:
+        return Verdict("ack", long, "acknowledgement" + ("; with text no rule reads" if long else ""))
+    return Verdict(rules.default, not long, "no formula of either kind")
+
+
+def classify(subject: str, text: str, rules: Rules | None = None,
+             headers: HeadersLike = None) -> Verdict:
+    """Verdict(kind "ack" or "reply", uncertain, why) for a mail (see the module docstring)."""
+    rules = rules or DEFAULT_RULES
+    return decide(signals(subject, text, rules, headers), rules)
+
+
+def classify_message(msg, rules: Rules | None = None) -> Verdict:
     """`classify` on a parsed `bot.mail.decode.MailMessage` (subject, text and headers)."""
     return classify(msg.subject, msg.text, rules, headers=msg.headers)
+
+
+def _any(patterns: list[re.Pattern], s: str) -> bool:
+    return any(p.search(s) for p in patterns)
+
+
+def _content(text: str, noise: list[re.Pattern]) -> int:
+    """Letters and digits of `text` once formulas, greetings and thanks are taken out."""
+    for p in noise:
+        text = p.sub(" ", text)
+    return len(_NOT_CONTENT.sub("", text))

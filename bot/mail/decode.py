@@ -14,9 +14,14 @@ PHP/Java systems, and it is often slightly wrong:
 - Bodies may have no charset, an unknown one, or a wrong one: strict decoding with the declared
   charset (mapped as above), then UTF-8, then GB18030, then Latin-1 (which cannot fail). Text
   labelled GB2312/GBK/Big5 that is valid UTF-8 and reads as Chinese that way is UTF-8.
-- Attachment file names come RFC 2231 (``filename*=gbk''%B9...``), RFC 2047
-  (``filename="=?GB2312?B?...?="``) or raw 8-bit encoded, sometimes only as ``name=`` on
-  Content-Type.
+- Attachment file names come RFC 2231 (``filename*=gbk''%B9...``, with continuations),
+  RFC 2047 (``filename="=?GB2312?B?...?="``) or raw 8-bit encoded, sometimes only as ``name=``
+  on Content-Type, sometimes twice (an ASCII ``filename=`` and the real ``filename*=``: the
+  RFC 2231 one wins). A site may put a letter's tracking code only there
+  ("答复意见GD20240426001.pdf"), so the names are read as carefully as the subject.
+- A charset label naming a Python codec that is no mail charset (``unicode_escape``) is
+  unknown, and a lone surrogate a codec lets through becomes U+FFFD: decoded text can always
+  be stored.
 
 `parse_message` uses the stdlib `email` package with the compat32 policy (it keeps malformed
 input as text instead of raising) and decodes everything itself. It never raises on bad input: it
@@ -53,6 +58,11 @@ _CHARSET_ALIASES = {
     "utf8": "utf-8", "unicode-1-1-utf-8": "utf-8",
     "us-ascii": "ascii", "ascii": "ascii", "ansi_x3.4-1968": "ascii",
 }
+# Python codecs that a charset label can name but that are no mail charset: they turn
+# "\\ud800" or "\\x00" in the data into any code point at all (a lone surrogate, which no
+# database driver can encode). Such a label is treated as unknown.
+_NOT_CHARSETS = {"unicode_escape", "raw_unicode_escape", "punycode", "idna", "palmos",
+                 "undefined", "mbcs", "oem"}
 # Declared charsets that are lies often enough that 8-bit text is re-guessed.
 _WEAK_CHARSETS = {"ascii"}
 # Tried in order when no charset is declared, or the declared one fails.
@@ -115,13 +125,24 @@ def normalize_charset(label: str | None) -> str | None:
         codec = codecs.lookup(name).name
     except LookupError:
         return None
+    if codec.replace("-", "_") in _NOT_CHARSETS:
+        return None
     # codecs.lookup("gb2312") is "gb2312": map the canonical names too.
     return _CHARSET_ALIASES.get(codec, codec)
 
 
 def decode_bytes(data: bytes, charset: str | None = None) -> tuple[str, str]:
     """Decode bytes with the declared charset (mapped to a superset), else UTF-8, else GB18030,
-    else Latin-1. Returns (text, codec used). Never raises."""
+    else Latin-1. Returns (text, codec used); a lone surrogate that a codec lets through (UTF-7
+    and UTF-16 can) becomes U+FFFD, so that the text is always storable. Never raises."""
+    text, codec = _decode_bytes(data, charset)
+    return _LONE_SURROGATE.sub("\ufffd", text), codec
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _decode_bytes(data: bytes, charset: str | None) -> tuple[str, str]:
     codec = normalize_charset(charset)
     tried: list[str] = []
     if codec in _CJK_LEGACY and _looks_utf8(data):
@@ -401,35 +422,51 @@ def _html_charset(data: bytes) -> str | None:
 # --- MIME parts -----------------------------------------------------------------------------
 
 def _part_filename(part: email.message.Message) -> str | None:
-    """The attachment file name, RFC 2231 / RFC 2047 / raw 8-bit decoded; None if there is none."""
+    """The attachment file name, RFC 2231 / RFC 2047 / raw 8-bit decoded; None if there is none.
+    Content-Disposition's filename first, else Content-Type's name."""
     for header, param in (("content-disposition", "filename"), ("content-type", "name")):
         raw = _raw_header(part, header)
         if raw is None:
             continue
-        try:
-            # Re-parse the header from decoded text so that raw 8-bit names survive.
-            tmp = email.message.Message()
-            tmp[header] = re.sub(r"\r?\n[ \t]*", " ", _unescape_8bit(raw))
-            value = tmp.get_param(param, None, header=header)
-        except Exception:
-            value = None
+        value = _param(raw, header, param)
         if value is None:
             continue
-        if isinstance(value, tuple):  # RFC 2231: (charset, language, %-decoded as latin-1)
-            charset, _lang, text = value
-            try:
-                data = str(text).encode("latin-1")
-            except UnicodeEncodeError:  # already text (raw 8-bit re-parsed above)
-                name = str(text)
-            else:
-                name = decode_bytes(data, charset or None)[0]
-            name = decode_header_value(name)
-        else:
-            name = decode_header_value(str(value))
-        name = name.strip().strip('"')
+        name = decode_filename(value).strip().strip('"')
         if name:
             return name
     return None
+
+
+def _param(raw: str, header: str, param: str) -> str | tuple | None:
+    """A header parameter as the stdlib gives it: a string, or for RFC 2231 (``name*=``, with
+    continuations joined) a (charset, language, %-decoded latin-1 text) tuple. When a mailer
+    writes both forms (``filename="GD1.pdf"; filename*=GBK''%B4%F0...``), the RFC 2231 one
+    wins, as RFC 2231 says: the plain one is an ASCII stand-in for old readers."""
+    try:
+        # Re-parse the header from decoded text so that raw 8-bit names survive.
+        tmp = email.message.Message()
+        tmp[header] = re.sub(r"\r?\n[ \t]*", " ", _unescape_8bit(raw))
+        params = tmp.get_params(None, header=header) or []
+    except Exception:
+        return None
+    values = [v for k, v in params[1:] if str(k).lower() == param]
+    return next((v for v in values if isinstance(v, tuple)), values[0] if values else None)
+
+
+def decode_filename(value: str | tuple) -> str:
+    """A file name parameter as text: RFC 2231 ``(charset, language, bytes as latin-1)`` decoded
+    with its charset (GB2312/GBK as GB18030; none or a wrong one: UTF-8, then GB18030), and
+    RFC 2047 encoded-words or raw 8-bit bytes (``filename="=?GBK?B?...?="``) decoded in it."""
+    if isinstance(value, tuple):
+        charset, _lang, text = value
+        try:
+            data = str(text).encode("latin-1")
+        except UnicodeEncodeError:  # already text (raw 8-bit re-parsed above)
+            name = str(text)
+        else:
+            name = decode_bytes(data, charset or None)[0]
+        return decode_header_value(name)
+    return decode_header_value(str(value))
 
 
 def _payload_bytes(part: email.message.Message, defects: list[str]) -> bytes:
