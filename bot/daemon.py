@@ -189,8 +189,8 @@ class Daemon:
         if not accounts.imap:
             return
         sync_accounts(self.db, accounts, self.evidence, self.clock, Lifecycle(self.calendar).apply,
-                      on_result=lambda a, r: self.log("mail", account=a.name, new=r.fetched, matched=r.matched)
-                      if r.fetched else None,
+                      on_result=lambda a, r: self.log("mail", account=a.name, new=r.fetched, matched=r.matched,
+                                                      problems=r.problems) if r.fetched else None,
                       on_error=lambda a, e: self.log("mail_failed", account=a.name, error=str(e)))
 
     def hold_outside_window(self, campaign: m.Campaign) -> int:

@@ -115,7 +115,8 @@ def test_an_acknowledgement_resolves_it_and_starts_the_watch(world, dovecot):
     # watched from now on as a sent letter: its next poll is a normal one, in the future
     assert letter.next_poll_at is not None and letter.next_poll_at > at(26, 11)
     row = world.rows()["宝鸡市民政局"]
-    assert row.submitted_at == claim and row.status == "no_reply" and "ack_only" in row.flags
+    # An hour after the claim: awaiting its deadline, acknowledged only.
+    assert row.submitted_at == claim and row.status == "awaiting" and "ack_only" in row.flags
 
 
 def test_matched_by_title_or_code_counted_from_the_claim_never_by_domain_alone(world, dovecot):

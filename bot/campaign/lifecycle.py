@@ -103,15 +103,18 @@ class Lifecycle:
 
         The state follows the evidence both ways: a letter confirmed deleted, or never visible,
         that is seen again becomes submitted again (the earlier misses stay in the record)."""
-        if letter.state == LetterState.SUBMIT_UNCERTAIN:
+        if may_have_gone(letter):
             if not any(o.channel == Channel.EMAIL for o in letter.observations):
                 return
             # An email from the site about this very letter (matched by its own reply address,
-            # code or title) proves it arrived: the submission is resolved, never repeated.
+            # code or title, which only the form gave the site) proves it arrived: the
+            # submission is resolved, and never repeated (a retry pending is called off).
+            was = letter.state
             letter.submitted_at = claim_time(letter) or now
             letter.failure = letter.failure_kind = None
+            letter.planned_at = None
             transition(s, letter, LetterState.SUBMITTED, now, "an email from the site about this letter shows it "
-                       "arrived (resolved from submit_uncertain)", evidence)
+                       f"arrived (resolved from {was})", evidence)
         if letter.state not in SENT_STATES:
             return
         d = derive(seen_of(letter.observations), letter.submitted_at)
@@ -145,6 +148,18 @@ class Lifecycle:
         if now > deadline:
             return LetterState.OVERDUE, f"no reply by the deadline {local(deadline):%Y-%m-%d %H:%M}"
         return LetterState.SUBMITTED, "seen again" if d.ever_found else "watched again"
+
+
+def may_have_gone(letter: m.Letter) -> bool:
+    """Not known to be sent, but tried at least once and not being tried right now: an email
+    about it is the proof that it arrived (submit_uncertain; a failed or waiting attempt)."""
+    return (letter.submitted_at is None and letter.state in MAY_HAVE_GONE
+            and any(e.to_state == LetterState.SUBMITTING for e in letter.events))
+
+
+# States in which a letter tried before may have reached the site unbeknown to us.
+MAY_HAVE_GONE = (LetterState.SUBMIT_UNCERTAIN, LetterState.SUBMIT_FAILED, LetterState.NEEDS_INSPECTOR,
+                 LetterState.PLANNED)
 
 
 def claim_time(letter: m.Letter) -> datetime | None:

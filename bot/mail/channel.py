@@ -47,6 +47,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from bot.campaign.lifecycle import MAY_HAVE_GONE, claim_time, may_have_gone
 from bot.clock import Clock
 from bot.errors import UserError
 from bot.mail.classify import DEFAULT_RULES, UNCERTAIN_FLAG, Rules, Verdict, classify_message
@@ -138,8 +139,8 @@ def sent_at(letter: m.Letter) -> datetime | None:
     been sent (submit_uncertain, submitted_at None) its claim, the last move to submitting."""
     if letter.submitted_at is not None:
         return letter.submitted_at
-    if letter.state == LetterState.SUBMIT_UNCERTAIN:
-        return next((e.at for e in reversed(letter.events) if e.to_state == LetterState.SUBMITTING), None)
+    if may_have_gone(letter):
+        return claim_time(letter)
     return None
 
 
@@ -172,7 +173,7 @@ def match_letter(s, mail: ParsedMail, internaldate: datetime,
         if letter is not None:
             return letter, "token"
     letters = [x for x in s.scalars(select(m.Letter).where(or_(m.Letter.submitted_at.is_not(None),
-                                                                 m.Letter.state == LetterState.SUBMIT_UNCERTAIN)))
+                                                                 m.Letter.state.in_(MAY_HAVE_GONE))))
                if _in_window(x, internaldate)]
     haystack = searchable_text(mail)
     squashed = re.sub(r"\s+", "", haystack)
@@ -189,7 +190,7 @@ def match_letter(s, mail: ParsedMail, internaldate: datetime,
     # submit_uncertain letter: a mail from the site's domain does not prove that letter arrived.
     sender = mail.from_addr.rsplit("@", 1)[-1].lower() if "@" in mail.from_addr else ""
     if sender:
-        hits = [x for x in letters if x.state not in (LetterState.REPLIED, LetterState.SUBMIT_UNCERTAIN)
+        hits = [x for x in letters if x.state != LetterState.REPLIED and x.submitted_at is not None
                 and _domain_matches(sender, site_mail_domain(x.mailbox.site.base_url))]
         if len(hits) == 1:
             return hits[0], "sender_domain"
@@ -312,7 +313,7 @@ def _describe(e: BaseException) -> str:
 def derivable(letter: m.Letter) -> bool:
     """Whether the letter's replies can be derived: it was sent, or may have been
     (submit_uncertain, which an email about it resolves: `Lifecycle.apply`)."""
-    return letter.submitted_at is not None or letter.state == LetterState.SUBMIT_UNCERTAIN
+    return letter.submitted_at is not None or may_have_gone(letter)
 
 
 def attach(s, row: m.MailMessage, letter: m.Letter, how: str, reading: Reading,
@@ -347,7 +348,7 @@ def attach(s, row: m.MailMessage, letter: m.Letter, how: str, reading: Reading,
     s.add(obs)
     s.flush()
     if apply is not None and derivable(letter):
-        was_uncertain = letter.state == LetterState.SUBMIT_UNCERTAIN
+        was_uncertain = may_have_gone(letter)
         s.refresh(letter, ["observations"])
         # An answer ends the site's polling; a letter just resolved from submit_uncertain starts
         # it (whatever its look-for schedule was); an acknowledgement leaves it where it was.
