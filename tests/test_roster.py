@@ -158,7 +158,7 @@ def test_traffic_must_be_a_whole_number_of_letters(tmp_path, value):
 def test_traffic_defaults_to_0_and_is_listed_among_the_keys(tmp_path):
     r = load_roster(write(tmp_path, VALID.replace('platform = "jact"', 'platform = "jact"\ntraffic = 40', 1)))
     assert (r.site[0].traffic, r.site[1].traffic) == (40, 0)
-    with pytest.raises(ConfigError, match=r"unknown key \(expected: .*drift, login, traffic\)"):
+    with pytest.raises(ConfigError, match=r"unknown key \(expected: .*drift, login, traffic, moderated, closed, edit\)"):
         load_roster(write(tmp_path, VALID.replace('platform = "jact"', 'platform = "jact"\ntraffik = 4', 1)))
 
 
