@@ -1,4 +1,4 @@
-"""What the three archetypes share: requests, responses, the per-site context, rendering."""
+"""What the archetypes share: requests, responses, the per-site context, rendering."""
 
 from __future__ import annotations
 
