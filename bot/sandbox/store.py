@@ -146,8 +146,10 @@ _CODE_RE = {
 
 
 def parse_code(platform: str, code: str) -> tuple[date, int] | None:
-    """(day, number) of a tracking code of the platform's format; None if it is not one."""
-    m = _CODE_RE[platform].match(code.strip().upper())
+    """(day, number) of a tracking code of the platform's format; None if it is not one (and
+    always on a board, which gives no code)."""
+    pattern = _CODE_RE.get(platform)
+    m = None if pattern is None else pattern.match(code.strip().upper())
     if m is None:
         return None
     year = int(m[1]) + (2000 if platform == "legacy" else 0)
