@@ -22,13 +22,16 @@ from bot.clock import aware
 from bot.config import read_toml
 from bot.errors import ConfigError
 
-PLATFORMS = ("jact", "legacy", "minimal", "igi", "hdjlpt")
-EMAIL_PLATFORMS = ("jact", "minimal", "igi", "hdjlpt")   # the forms with an email field (legacy has none)
+PLATFORMS = ("jact", "legacy", "minimal", "igi", "hdjlpt", "board")
+EMAIL_PLATFORMS = ("jact", "minimal", "igi", "hdjlpt")   # the forms with an email field (legacy, board have none)
 DRIFT_ROLES = ("title", "body", "name", "phone", "email")
-MAILBOXES = ("leader", "mayor")
+BOARD_DRIFT_ROLES = ("body", "name", "phone")            # the board's form has no title or email
+MAILBOXES = ("leader", "mayor", "board")
+BOARD_ONLY = ("moderated", "closed", "edit")              # keys only a message board (`board`) reads
 MAX_TRAFFIC = 1000          # other citizens' letters a working day, per mailbox
 # The daily letter numbers each platform's tracking code has room for (docs/sandbox.md); the
-# other citizens' letters of all its sites share them with the test letters.
+# other citizens' letters of all its sites share them with the test letters. A board hands out
+# no code at all.
 CODE_ROOM = {"jact": 99_999, "legacy": 999_999, "minimal": 9_999, "igi": 999_999, "hdjlpt": 999_999}
 RESERVED_SLUGS = ("sso",)
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -130,6 +133,32 @@ class BackdateRule(_Strict):
     workdays: Workdays
 
 
+class ReviewRule(_Strict):
+    """A moderated board (留言审核): staff review a letter and publish it on the `workdays`-th
+    working day after the day of receipt, at `at`; answering it publishes it too, if sooner."""
+    workdays: Workdays = 1
+    at: ClockTime = time(9, 0)
+
+
+def _review_rule(value: Any) -> Any:
+    """`moderated = true` (the default review rule), `false`, or a table of its own."""
+    if value is True:
+        return {}
+    if value is False or value is None:
+        return None
+    if isinstance(value, dict):
+        return value
+    raise ValueError('expected true, false or a table such as { workdays = 1, at = "09:00" }')
+
+
+class EditRule(_Strict):
+    """Staff edit an answered board letter again on the `workdays`-th working day after the day
+    of the reply, at `at` (0 = that day; not after the reply: half an hour after it). A board
+    shows the row's last-modified time as its reply time, so that time moves here."""
+    workdays: Workdays
+    at: ClockTime = time(10, 0)
+
+
 class RosterSite(_Strict):
     name: str = Field(min_length=1)
     group: str = Field(min_length=1)
@@ -155,6 +184,13 @@ class RosterSite(_Strict):
     """Writing needs a login at the unified identity platform (`/sso/`)."""
     traffic: Annotated[int, Field(strict=True, ge=0, le=MAX_TRAFFIC)] = 0
     """Other citizens' letters a working day, per mailbox (`bot.sandbox.traffic`)."""
+    # A message board's own settings (platform `board` only):
+    moderated: Annotated[ReviewRule | None, BeforeValidator(_review_rule)] = None
+    """Letters wait for staff to publish them (PbootCMS 留言审核) before the public list shows them."""
+    closed: Annotated[bool, Field(strict=True)] = False
+    """The board's posting is switched off (PbootCMS 留言开关): the form stays, posts are refused."""
+    edit: EditRule | None = None
+    """Staff edit the answered letter again later, moving its last-modified (shown reply) time."""
 
     @field_validator("platform")
     @classmethod
@@ -280,13 +316,16 @@ def _describe(err: ValidationError, data: dict[str, Any], where: str) -> ConfigE
         msg = "unknown key"
         if re.fullmatch(r"site\[\d+\]\.[^.]+", key):
             msg += (" (expected: name, group, platform, mailboxes, slug, region, captcha, ack, "
-                    "reply, delete, backdate, challenge, flaky, latency_ms, drift, login, traffic)")
+                    "reply, delete, backdate, challenge, flaky, latency_ms, drift, login, traffic, "
+                    "moderated, closed, edit)")
         elif re.fullmatch(r"site\[\d+\]\.reply\.[^.]+", key):
             msg += " (expected: workdays, at, channel)"
         elif re.fullmatch(r"site\[\d+\]\.delete\.[^.]+", key):
             msg += " (expected: workdays, at)"
         elif re.fullmatch(r"site\[\d+\]\.backdate\.[^.]+", key):
             msg += " (expected: workdays)"
+        elif re.fullmatch(r"site\[\d+\]\.(moderated|edit)\.[^.]+", key):
+            msg += " (expected: workdays, at)"
         elif key.startswith("campaign."):
             msg += " (expected: name, submit_at, end_at, deadline_workdays, poll_every)"
         elif "." not in key:
@@ -352,6 +391,7 @@ def _check_whole(roster: Roster, where: str) -> None:
             raise ConfigError(f"key 'site[{i}].{key}' (site {i} {s.name!r}): {what} needs an email "
                               f"field in the form, and the {s.platform} platform has none (platforms "
                               f"with one: {', '.join(EMAIL_PLATFORMS)})", where=where)
+        _check_board(s, i, where)
         if s.slug in slugs:
             raise ConfigError(f"key 'site[{i}].slug' (site {i} {s.name!r}): duplicate slug "
                               f"{s.slug!r}, already used by site[{slugs[s.slug]}]", where=where)
@@ -359,11 +399,43 @@ def _check_whole(roster: Roster, where: str) -> None:
     _check_traffic_room(roster, where)
 
 
+def _check_board(s: RosterSite, i: int, where: str) -> None:
+    """A message board (`board`) has one mailbox of its own and settings no other platform
+    reads; what a board cannot do is refused rather than ignored."""
+    def fail(key: str, msg: str) -> None:
+        raise ConfigError(f"key 'site[{i}].{key}' (site {i} {s.name!r}): {msg}", where=where)
+
+    if s.platform != "board":
+        if "board" in s.mailboxes:
+            fail("mailboxes", "mailbox 'board' (在线留言) is the message board's, for platform = "
+                              f"\"board\" only; the {s.platform} platform has: leader, mayor")
+        for key in BOARD_ONLY:
+            if getattr(s, key) not in (None, False):
+                fail(key, f"a message board setting (platform = \"board\"); the {s.platform} "
+                          "platform has no such thing")
+        return
+    if s.mailboxes != ["board"]:
+        fail("mailboxes", f"a board site has the one mailbox \"board\" (在线留言), got {s.mailboxes!r}")
+    if s.edit is not None and s.reply is None:
+        fail("edit", "needs a 'reply' rule (an edit moves the shown reply time of an answered letter)")
+    if s.backdate is not None:
+        fail("backdate", "a board shows the row's last-modified time, which staff cannot set back; "
+                         "'edit' moves it later")
+    if s.login:
+        fail("login", "a board's writing is not behind the unified login (its own member login "
+                      "is not simulated)")
+    if s.drift is not None and s.drift not in BOARD_DRIFT_ROLES:
+        fail("drift", f"the board form has no {s.drift} field; expected one of: "
+                      f"{', '.join(BOARD_DRIFT_ROLES)}")
+
+
 def _check_traffic_room(roster: Roster, where: str) -> None:
     """Every site of a platform draws its letter numbers from one daily counter; its traffic
     may use at most half of it, leaving the rest for the test letters."""
     used: dict[str, int] = {}
     for i, s in enumerate(roster.site, start=1):
+        if s.platform not in CODE_ROOM:         # a board numbers nothing
+            continue
         used[s.platform] = used.get(s.platform, 0) + s.traffic * len(s.mailboxes)
         room = CODE_ROOM[s.platform] // 2
         if s.traffic and used[s.platform] > room:
@@ -373,6 +445,7 @@ def _check_traffic_room(roster: Roster, where: str) -> None:
                               "leave room for", where=where)
 
 
-__all__ = ["PLATFORMS", "EMAIL_PLATFORMS", "DRIFT_ROLES", "RosterAccount", "REPLY_CHANNELS", "MAILBOXES", "Roster", "RosterCampaign", "RosterSite", "ReplyRule",
-           "DeleteRule", "BackdateRule", "MAX_TRAFFIC", "CODE_ROOM", "load_roster", "roster_from_dict", "default_roster_path",
+__all__ = ["PLATFORMS", "EMAIL_PLATFORMS", "DRIFT_ROLES", "BOARD_DRIFT_ROLES", "BOARD_ONLY",
+           "RosterAccount", "REPLY_CHANNELS", "MAILBOXES", "Roster", "RosterCampaign", "RosterSite", "ReplyRule",
+           "DeleteRule", "BackdateRule", "ReviewRule", "EditRule", "MAX_TRAFFIC", "CODE_ROOM", "load_roster", "roster_from_dict", "default_roster_path",
            "parse_duration"]

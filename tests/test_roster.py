@@ -158,7 +158,7 @@ def test_traffic_must_be_a_whole_number_of_letters(tmp_path, value):
 def test_traffic_defaults_to_0_and_is_listed_among_the_keys(tmp_path):
     r = load_roster(write(tmp_path, VALID.replace('platform = "jact"', 'platform = "jact"\ntraffic = 40', 1)))
     assert (r.site[0].traffic, r.site[1].traffic) == (40, 0)
-    with pytest.raises(ConfigError, match=r"unknown key \(expected: .*drift, login, traffic\)"):
+    with pytest.raises(ConfigError, match=r"unknown key \(expected: .*drift, login, traffic, moderated, closed, edit\)"):
         load_roster(write(tmp_path, VALID.replace('platform = "jact"', 'platform = "jact"\ntraffik = 4', 1)))
 
 
@@ -186,3 +186,75 @@ def test_missing_file_and_bad_toml(tmp_path):
         load_roster(tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_roster(write(tmp_path, "[campaign\n"))
+
+
+# -- message boards (platform "board") -----------------------------------------------------------
+
+BOARD = VALID + '''
+[[site]]
+name = "丙局"
+group = "市级部门网站"
+platform = "board"
+mailboxes = ["board"]
+reply = { workdays = 1 }
+'''
+
+
+def test_board_sites_and_their_keys(tmp_path):
+    r = load_roster(write(tmp_path, BOARD))
+    board = r.site[2]
+    assert (board.platform, board.mailboxes, board.moderated, board.closed, board.edit) == \
+        ("board", ["board"], None, False, None)
+    r = load_roster(write(tmp_path, BOARD + 'moderated = true\nclosed = true\nedit = { workdays = 2 }\n'))
+    board = r.site[2]
+    assert (board.moderated.workdays, board.moderated.at) == (1, time(9, 0))     # the default review
+    assert board.closed and (board.edit.workdays, board.edit.at) == (2, time(10, 0))
+    r = load_roster(write(tmp_path, BOARD + 'moderated = { workdays = 0, at = "17:30" }\n'))
+    assert (r.site[2].moderated.workdays, r.site[2].moderated.at) == (0, time(17, 30))
+    assert load_roster(write(tmp_path, BOARD + 'moderated = false\n')).site[2].moderated is None
+    assert load_roster(write(tmp_path, BOARD + 'traffic = 1000\ncaptcha = true\ndrift = "body"\n')).site[2].traffic == 1000
+
+
+@pytest.mark.parametrize("old, new, key, expected", [
+    ('mailboxes = ["board"]', 'mailboxes = ["leader"]', "site[3].mailboxes",
+     'a board site has the one mailbox "board" (在线留言)'),
+    ('mailboxes = ["board"]', 'mailboxes = ["board", "mayor"]', "site[3].mailboxes", "the one mailbox"),
+    ('platform = "jact"\nmailboxes = ["leader"]', 'platform = "jact"\nmailboxes = ["leader", "board"]',
+     "site[1].mailboxes", "mailbox 'board' (在线留言) is the message board's"),
+    ('platform = "jact"', 'platform = "jact"\nmoderated = true', "site[1].moderated",
+     "a message board setting (platform = \"board\"); the jact platform has no such thing"),
+    ('platform = "legacy"', 'platform = "legacy"\nclosed = true', "site[2].closed", "a message board setting"),
+    ('platform = "legacy"', 'platform = "legacy"\nedit = { workdays = 1 }', "site[2].edit", "a message board setting"),
+    ('reply = { workdays = 1 }', 'edit = { workdays = 1 }', "site[3].edit", "needs a 'reply' rule"),
+    ('reply = { workdays = 1 }', 'reply = { workdays = 1 }\nbackdate = { workdays = 1 }', "site[3].backdate",
+     "last-modified time"),
+    ('reply = { workdays = 1 }', 'reply = { workdays = 1, channel = "email" }', "site[3].reply.channel",
+     "needs an email field in the form, and the board platform has none"),
+    ('reply = { workdays = 1 }', 'reply = { workdays = 1 }\nack = true', "site[3].ack", "board platform has none"),
+    ('reply = { workdays = 1 }', 'reply = { workdays = 1 }\nlogin = true', "site[3].login", "unified login"),
+    ('reply = { workdays = 1 }', 'reply = { workdays = 1 }\ndrift = "title"', "site[3].drift",
+     "the board form has no title field; expected one of: body, name, phone"),
+    ('reply = { workdays = 1 }', 'reply = { workdays = 1 }\nmoderated = "yes"', "site[3].moderated",
+     "expected true, false or a table"),
+    ('reply = { workdays = 1 }', 'reply = { workdays = 1 }\nmoderated = { workdays = -1 }',
+     "site[3].moderated.workdays", "expected a number of working days >= 0"),
+    ('reply = { workdays = 1 }', 'reply = { workdays = 1 }\nmoderated = { days = 1 }',
+     "site[3].moderated.days", "unknown key (expected: workdays, at)"),
+    ('reply = { workdays = 1 }', 'reply = { workdays = 1 }\nedit = { workdays = 1, at = "noon" }',
+     "site[3].edit.at", "expected a time of day HH:MM"),
+    ('reply = { workdays = 1 }', 'reply = { workdays = 1 }\nclosed = "no"', "site[3].closed", "expected true or false"),
+])
+def test_board_faults_name_file_and_key(tmp_path, old, new, key, expected):
+    assert old in BOARD
+    path = write(tmp_path, BOARD.replace(old, new, 1) if old.startswith(('platform = "jact"', 'platform = "legacy"'))
+                 else BOARD[:len(VALID)] + BOARD[len(VALID):].replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load_roster(path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: key '{key}'"), message
+    assert expected in message, message
+
+
+def test_the_bundled_roster_has_no_board(baoji):
+    assert all(s.platform != "board" and s.moderated is None and not s.closed for s in baoji.site)

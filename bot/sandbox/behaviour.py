@@ -7,7 +7,7 @@ so a simulated clock can jump a week and the sites are instantly where they woul
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from enum import Enum
 
@@ -39,6 +39,12 @@ class Timeline:
     keep showing the letter as in progress (办理中) for ever, as such sites do."""
     email_reply_at: datetime | None = None   # when the answer is emailed (channel email / both)
     ack_at: datetime | None = None           # when the acknowledgement is emailed (`ack = true`)
+    published_at: datetime | None = None
+    """On a moderated board (`moderated`), when staff publish the letter (reviewed, or answered
+    if sooner); before that the public list does not show it. None: shown from receipt."""
+    edited_at: datetime | None = None
+    """On a board with an `edit` rule, when staff edit the answered letter again: from then on
+    the board shows this as its reply time (the row's last-modified time)."""
 
     def status(self, now: datetime) -> Status:
         if self.delete_at is not None and now >= self.delete_at:
@@ -48,6 +54,21 @@ class Timeline:
         if now >= self.in_progress_at:
             return Status.IN_PROGRESS
         return Status.PENDING
+
+    def listed(self, now: datetime) -> bool:
+        """Whether a public list shows the letter now (not deleted, and published)."""
+        if self.status(now) is Status.GONE:
+            return False
+        return self.published_at is None or now >= self.published_at
+
+    def shown_reply_at(self, now: datetime) -> datetime | None:
+        """The reply time a board shows now: the row's last modification, i.e. the reply, or a
+        later edit once made. None until the reply."""
+        if self.status(now) is not Status.FINISHED:
+            return None
+        if self.edited_at is not None and now >= self.edited_at:
+            return self.edited_at
+        return self.displayed_reply_at
 
 
 class Behaviour:
@@ -69,10 +90,38 @@ class Behaviour:
         if self.site.delete is not None:
             delete_at = self._after(s, self.site.delete.workdays, self.site.delete.at)
         channel = self.site.reply.channel if self.site.reply is not None else "site"
+        published = edited = None
+        if self.site.moderated is not None:
+            published = self.review_at(s)
+            if reply_at is not None and reply_at < published:
+                published = reply_at          # answering the letter publishes it too
+        if self.site.edit is not None and reply_at is not None:
+            edited = self._after(local(reply_at), self.site.edit.workdays, self.site.edit.at)
         return Timeline(s, s + IN_PROGRESS_AFTER, reply_at, displayed, delete_at,
                         reply_on_site=channel != "email",
                         email_reply_at=reply_at if channel in ("email", "both") else None,
-                        ack_at=s + ACK_AFTER if self.site.ack else None)
+                        ack_at=s + ACK_AFTER if self.site.ack else None,
+                        published_at=published, edited_at=edited)
+
+    def traffic_timeline(self, timeline: Timeline) -> Timeline:
+        """Another citizen's letter (its own fate, `bot.sandbox.traffic`) on this site: a
+        moderated board's staff publish it as they do every letter (reviewed, or answered if
+        sooner)."""
+        review = self.review_at(timeline.received_at)
+        if review is None:
+            return timeline
+        if timeline.reply_at is not None and timeline.reply_at < review:
+            review = timeline.reply_at
+        return replace(timeline, published_at=review)
+
+    def review_at(self, received_at: datetime) -> datetime | None:
+        """When a moderated board's staff review (and publish) a letter received then; None on
+        a board without moderation. The same for every letter of the board, other citizens'
+        too."""
+        rule = self.site.moderated
+        if rule is None:
+            return None
+        return self._after(local(received_at), rule.workdays, rule.at)
 
     def _after(self, s: datetime, workdays: int, at: time) -> datetime:
         day = self.calendar.nth_workday_after(s.date(), workdays)

@@ -129,7 +129,7 @@ class Sandbox:
     def timeline(self, letter: ReceivedLetter) -> Timeline:
         """When the letter's site replies / deletes it (for tests and demo reports)."""
         if isinstance(letter, TrafficLetter):
-            return letter.timeline()
+            return self._sites[letter.slug][2].traffic_timeline(letter.timeline())
         return self._sites[letter.slug][2].timeline(letter.received_at)
 
     def traffic(self, site_name: str, mailbox: str | None = None) -> list[TrafficLetter]:

@@ -30,14 +30,14 @@ MAX_CAPTCHAS = 20_000
 class ReceivedLetter:
     site: str            # site name, as in the roster
     slug: str
-    platform: str        # jact | legacy | minimal | igi | hdjlpt
-    mailbox: str         # leader | mayor
-    title: str
+    platform: str        # jact | legacy | minimal | igi | hdjlpt | board
+    mailbox: str         # leader | mayor | board
+    title: str           # "" on a board (its form has none)
     body: str
     name: str
     phone: str
-    email: str           # "" where the platform has no e-mail field (legacy)
-    tracking_code: str   # 办件编号 / 受理编号 / 信件编号
+    email: str           # "" where the platform has no e-mail field (legacy, board)
+    tracking_code: str   # 办件编号 / 受理编号 / 信件编号; "" on a board (it gives none)
     secret: str          # 查询码 (jact) / 查询密码 chosen by the writer (legacy) / "" (minimal)
     kind: str            # 信件类型 ("" where the platform has none)
     target: str          # 提交对象 (jact only)
@@ -121,7 +121,10 @@ class Store:
 
 
 def tracking_code(platform: str, day: datetime | date, n: int) -> str:
-    """The n-th letter of the day on the platform (the width is in bot.roster.CODE_ROOM)."""
+    """The n-th letter of the day on the platform (the width is in bot.roster.CODE_ROOM); a
+    board gives the writer no code at all ("")."""
+    if platform == "board":
+        return ""
     if platform == "jact":
         return f"{day:%Y%m%d}{n:05d}"          # 办件编号, e.g. 2024042600001
     if platform == "legacy":
@@ -143,8 +146,10 @@ _CODE_RE = {
 
 
 def parse_code(platform: str, code: str) -> tuple[date, int] | None:
-    """(day, number) of a tracking code of the platform's format; None if it is not one."""
-    m = _CODE_RE[platform].match(code.strip().upper())
+    """(day, number) of a tracking code of the platform's format; None if it is not one (and
+    always on a board, which gives no code)."""
+    pattern = _CODE_RE.get(platform)
+    m = None if pattern is None else pattern.match(code.strip().upper())
     if m is None:
         return None
     year = int(m[1]) + (2000 if platform == "legacy" else 0)

@@ -251,9 +251,10 @@ class Traffic:
         return [last - timedelta(days=k) for k in range(n + 1)]
 
     def public(self, site: RosterSite, mailbox: str, now: datetime,
-               match=None) -> tuple[int, Iterator[Slot]]:
+               match=None, keep=None) -> tuple[int, Iterator[Slot]]:
         """(how many, the slots newest first) of the public letters that have arrived by `now`;
-        `match(title)`, when given, keeps only the letters whose title it accepts."""
+        `match(title)`, when given, keeps only the letters whose title it accepts, and
+        `keep(slot)` only the letters it says the list shows now (a moderated board's)."""
         if not site.traffic:
             return 0, iter(())
         now = local(now)
@@ -261,10 +262,11 @@ class Traffic:
         total = 0
         for day in self.days(now):
             d = self.day(site, mailbox, day)
-            if match is None:
+            if match is None and keep is None:
                 shown = d.public[:bisect.bisect_right(d.public_ats, now)] if day == now.date() else d.public
             else:
-                shown = tuple(s for s in d.public if s.at <= now and match(s.title))
+                shown = tuple(s for s in d.public if s.at <= now and (match is None or match(s.title))
+                              and (keep is None or keep(s)))
             total += len(shown)
             per_day.append(shown)
         return total, itertools.chain.from_iterable(reversed(x) for x in per_day)
@@ -432,12 +434,13 @@ def compose(campaign: str, seed: str, platform: str, mailbox: str = "leader",
         target = targets[target_i]
     else:
         target = ""
+    bare = platform in ("legacy", "board")     # forms without email or 信件类型 (board: no title)
     return {
-        "title": title.format(**fill),
+        "title": "" if platform == "board" else title.format(**fill),
         "body": (opening + body.format(**fill) + closing).strip(),
         "name": name, "phone": phone,
-        "email": "" if platform == "legacy" else email,
-        "kind": "" if platform == "legacy" else kind,
+        "email": "" if bare else email,
+        "kind": "" if bare else kind,
         "target": target,
         # 查询码 / 查询密码 where the platform has one (legacy: the writer's own password)
         "secret": {"jact": secret, "hdjlpt": secret, "legacy": password}.get(platform, ""),

@@ -1,4 +1,4 @@
-"""What the three archetypes share: requests, responses, the per-site context, rendering."""
+"""What the archetypes share: requests, responses, the per-site context, rendering."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from bot.roster import RosterSite
 from bot.sandbox.behaviour import Behaviour, Status, Timeline, reply_text
 from bot.sandbox.store import ReceivedLetter, Store
 from bot.sandbox.traffic import TrafficLetter, newest_first
-from bot.scenario.schema import default_mailbox_label
 
 if TYPE_CHECKING:
     from bot.sandbox.server import Sandbox
@@ -48,9 +47,27 @@ def redirect(location: str) -> Response:
     return Response(302, b"", "text/html; charset=utf-8", [("Location", quote(location, safe="/?=&:%"))])
 
 
+BOARD_LABEL = "在线留言"
+
+
 def mailbox_label(site: RosterSite, mailbox: str) -> str:
-    """The sandbox names its mailboxes as the scenario side does by default (one rule)."""
-    return default_mailbox_label(site.name, mailbox)
+    """What the site calls the mailbox: 领导信箱; 市长信箱, 县长信箱 or 区长信箱 by what kind of
+    place the site is; a message board's 在线留言. The sandbox's own copy of the rule: the
+    product has one too (bot.scenario.schema), and a slip in either shows against the other."""
+    if mailbox == "leader":
+        return "领导信箱"
+    if mailbox == "board":
+        return BOARD_LABEL
+    name = site.name
+    for suffix in ("人民政府", "管理委员会", "政府"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    if name.endswith("县"):
+        return "县长信箱"
+    if name.endswith("区"):
+        return "区长信箱"
+    return "市长信箱"
 
 
 @dataclass(frozen=True)
