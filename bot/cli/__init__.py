@@ -15,6 +15,7 @@ from bot.cli import (calendar_cmd, check_cmd, config_cmd, db_cmd, inspect_cmd, l
 from bot.cli import evidence_cmd, scaffold_cmd
 from bot.cli import campaign_cmd, run_cmd
 from bot.cli import letters_cmd
+from bot.cli import init_cmd
 from bot.cli.common import app_state
 from bot.errors import UserError
 
@@ -35,6 +36,7 @@ def _root(
     app_state.config_path = config
 
 
+app.command("init", help=init_cmd.HELP)(init_cmd.init)
 app.add_typer(calendar_cmd.app, name="calendar")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(config_cmd.app, name="config")
