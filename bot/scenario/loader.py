@@ -8,7 +8,6 @@ alone decides, so every command agrees on which file a site's behaviour comes fr
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -32,8 +31,6 @@ NAMED_BY_TEMPLATE = ("selectors", "values")
 
 WORKSPACE = "workspace"
 BUILT_IN = "built-in"
-# A template name is a file name in a folder: no separators, no "..".
-_TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
@@ -49,11 +46,16 @@ def platforms_dir(scenarios_dir: Path) -> Path:
 
 
 def platform_sources(scenarios_dir: Path) -> dict[str, TemplateSource]:
-    """Every platform template the workspace can use, by name: its own, and the built-in ones it
-    has no template of the same name for."""
-    found = {p.stem: TemplateSource(p.stem, p, BUILT_IN) for p in builtin_platforms_dir().glob("*.toml")}
-    found.update({p.stem: TemplateSource(p.stem, p, WORKSPACE) for p in platforms_dir(scenarios_dir).glob("*.toml")})
-    return dict(sorted(found.items()))
+    """Every platform template the workspace can use, by name, each from where `find_platform`
+    takes it."""
+    names = {p.stem for folder in (builtin_platforms_dir(), platforms_dir(scenarios_dir))
+             for p in folder.glob("*.toml") if p.is_file()}
+    return {name: find_platform(name, scenarios_dir) for name in sorted(names)}
+
+
+def _is_file_name(name: str) -> bool:
+    """A template name names a file in a folder: no separators, not "." or ".."."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name
 
 
 def find_platform(name: str, scenarios_dir: Path, where: str = "") -> TemplateSource:
@@ -61,7 +63,7 @@ def find_platform(name: str, scenarios_dir: Path, where: str = "") -> TemplateSo
     changes a built-in template by copying it into scenarios/platforms/ and editing the copy),
     else the built-in one; else a ConfigError listing the known names (at `where`, the site
     file naming it, when given)."""
-    if _TEMPLATE_NAME.match(name):
+    if _is_file_name(name):
         own = platforms_dir(scenarios_dir) / f"{name}.toml"
         if own.is_file():
             return TemplateSource(name, own, WORKSPACE)
