@@ -30,12 +30,16 @@ def init_workspace(folder: Path) -> list[Path]:
     targets = [(STARTER / src, folder / dst) for src, dst in FILES]
     for _, dst in targets:
         _refuse_existing(folder, dst)
-    written = []
+    written: list[Path] = []
     for src, dst in targets:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        # "x": never replace a file that appeared since the check above.
-        with open(dst, "xb") as f:
-            f.write(src.read_bytes())
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            # "x": never replace a file that appeared since the check above.
+            with open(dst, "xb") as f:
+                f.write(src.read_bytes())
+        except OSError as e:      # no permission, a full disk, a file that appeared meanwhile
+            done = ", ".join(str(p) for p in written) or "nothing"
+            raise UserError(f"cannot write it ({e.strerror or e}); written before it: {done}", where=str(dst)) from None
         written.append(dst)
     return written
 
