@@ -31,7 +31,8 @@ app = typer.Typer(
 @app.callback()
 def _root(
     config: str = typer.Option(None, "--config", "-c", metavar="FILE",
-                               help="Config TOML (default: $MAILBOX_BOT_CONFIG, ./mailbox-bot.toml, else built-in defaults)."),
+                               help="Config TOML (default: $MAILBOX_BOT_CONFIG, ./mailbox-bot.toml, else built-in defaults). "
+                                    "Its folder is the workspace (without one: this folder); `mailbox-bot init` writes one."),
 ) -> None:
     app_state.config_path = config
 

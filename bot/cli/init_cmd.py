@@ -10,7 +10,7 @@ HELP = ("Write a starter workspace in DIR (default: this folder): mailbox-bot.to
         "an example site and campaign, .gitignore. Never overwrites a file.")
 
 
-def init(folder: Path = typer.Argument(Path("."), metavar="[DIR]", show_default=False,
+def init(folder: Path = typer.Argument(Path("."), metavar="DIR", show_default=False,
                                        help="The workspace folder (made if missing; default: this folder).")) -> None:
     from bot.workspace import init_workspace
 
