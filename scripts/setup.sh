@@ -30,7 +30,7 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# 1. Python environment. Reinstall only when pyproject.toml changed since the last set-up.
+# 1. Python environment. Reinstall only when pyproject.toml or setup.py changed since the last set-up.
 extras=""
 [[ $want_test -eq 1 ]] && extras="[test]"
 stamp=".setup-stamp${extras:+-test}"
@@ -38,7 +38,7 @@ if [[ ! -x .venv/bin/python ]]; then
     log "creating .venv"
     "$PY" -m venv .venv
 fi
-if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
+if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" || setup.py -nt "$stamp" ]]; then
     log "installing mailbox-bot${extras} into .venv"
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e ".${extras}"

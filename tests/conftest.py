@@ -164,8 +164,9 @@ def run_cli(tmp_path, db_url):
     """Runs the installed `mailbox-bot` as a user would, in a private directory and database."""
 
     def run(*args: str, env: dict | None = None, input: str | None = None, check: bool = False):
-        full_env = {**os.environ, "MAILBOX_BOT_DATABASE_URL": db_url, **(env or {})}
-        full_env.pop("MAILBOX_BOT_CONFIG", None)
+        # The caller's environment never leaks a config in; a test may set one.
+        inherited = {k: v for k, v in os.environ.items() if k != "MAILBOX_BOT_CONFIG"}
+        full_env = {**inherited, "MAILBOX_BOT_DATABASE_URL": db_url, **(env or {})}
         proc = subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=full_env,
                               capture_output=True, text=True, input=input, timeout=600)
         if check and proc.returncode != 0:

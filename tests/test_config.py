@@ -114,7 +114,8 @@ def test_load_config_lookup_order(tmp_path, monkeypatch):
     cfg = load_config(explicit)
     assert cfg.browser.concurrency == 6 and cfg.source == str(explicit)
     monkeypatch.setenv("MAILBOX_BOT_DATABASE_URL", "sqlite:///elsewhere.sqlite3")
-    assert load_config(explicit).database.url == "sqlite:///elsewhere.sqlite3"
+    # A relative SQLite path in the environment is the working directory's, said in full.
+    assert load_config(explicit).database.url == f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}"
 
 
 def test_load_config_error_is_config_error(tmp_path):

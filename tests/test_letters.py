@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -294,14 +295,17 @@ def test_formal_titles():
     assert formal_title("证件换证", "咨询", "陈仓区", 10) == "关于陈仓区证件换证的咨询"
 
 
-def test_preview_prints_n_letters(run_cli):
+def test_preview_prints_n_letters(run_cli, tmp_path):
     proc = run_cli("letters", "preview", "--site", "宝鸡市教育局", "--n", "3", "--seed", "7")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("--- letter ") == 3 and proc.stdout.count("标题: ") == 3
     assert "field 教育 (education)" in proc.stdout and "seed 7" in proc.stdout
     assert proc.stdout.count("地址: 陕西省宝鸡市") == 3
     assert run_cli("letters", "preview", "--site", "宝鸡市教育局", "--n", "3", "--seed", "7").stdout == proc.stdout
-    # A site file, by key: its own limits (title_max 40 overridden) and region.
+    # A site file of the workspace (the working directory), by key: its own limits (title_max 40
+    # overridden) and region.
+    (tmp_path / "scenarios" / "sites").mkdir(parents=True)
+    shutil.copy(REPO / "scenarios" / "sites" / "sandbox-baoji-jintai.toml", tmp_path / "scenarios" / "sites")
     as_json = run_cli("letters", "preview", "--site", "sandbox-baoji-jintai", "--n", "2", "--seed", "1", "--json")
     assert as_json.returncode == 0, as_json.stderr
     data = json.loads(as_json.stdout)

@@ -110,3 +110,18 @@ def test_unknown_site_and_mailbox_are_one_line(run_cli, sandbox, tmp_path):
     site = _site_file(tmp_path, sandbox, "金台区人民政府", "legacy")
     r = run_cli("replay", str(site), "--mailbox", "boss")
     assert r.returncode == 2 and "has no 'boss' mailbox" in r.stderr
+
+
+def test_replay_works_in_the_config_files_workspace(run_cli, sandbox, tmp_path):
+    """Run from another folder with --config: the site is found by its key in the workspace's
+    scenarios/sites, and the dry run's files land in the workspace's replay-out/."""
+    ws = tmp_path / "ws"
+    (ws / "scenarios" / "sites").mkdir(parents=True)
+    (ws / "mailbox-bot.toml").write_text("", encoding="utf-8")
+    _site_file(tmp_path, sandbox, "金台区人民政府", "legacy").rename(ws / "scenarios" / "sites" / "jintai.toml")
+    r = run_cli("--config", "ws/mailbox-bot.toml", "replay", "jintai")
+    assert r.returncode == 0, r.stderr
+    assert "dry run complete" in r.stdout
+    assert list((ws / "replay-out" / "evidence").rglob("*.png"))
+    assert not (tmp_path / "replay-out").exists()
+    assert sandbox.received() == []

@@ -221,13 +221,15 @@ def campaign_spec(campaign: m.Campaign) -> CampaignSpec:
     return spec_from_settings(settings["spec"], settings.get("spec_path"))
 
 
-def build_targets(db: Database, campaign: m.Campaign | str, scenarios_dir: Path | str | None = None
-                  ) -> dict[int, Target]:
+def build_targets(db: Database, campaign: m.Campaign | str, scenarios_dir: Path | str | None = None,
+                  default_scenarios_dir: Path | str | None = None) -> dict[int, Target]:
     """{site_id: Target} for every site with a letter in the campaign (the daemon's
     `targets_for`). Records are read again now, so a site file corrected since the start is used
     as corrected: for a campaign file, from the site files it resolved to at its start; for
     others (a `replay --submit`), from the site's own file (`Site.source`). Platform templates
-    come from `scenarios_dir`, else the folder the campaign was planned with, else the default.
+    come from `scenarios_dir`, else the folder the campaign was planned with, else
+    `default_scenarios_dir` (the config's), else scenarios/ of the working directory; from each
+    folder as bot.scenario.loader.find_platform decides (its own template, else the built-in one).
     A site whose record cannot be found is a ConfigError naming it."""
     with db.session() as s:
         camp = get_campaign(s, campaign) if isinstance(campaign, str) else s.get(m.Campaign, campaign.id)
@@ -238,7 +240,8 @@ def build_targets(db: Database, campaign: m.Campaign | str, scenarios_dir: Path 
     where = settings.get("spec_path") or f"campaign {camp.name}"
     # The password of a proxy is read from the environment when a context is made, never kept.
     spec = campaign_spec(camp) if settings.get("source") == SOURCE and "spec" in settings else None
-    scenarios = Path(scenarios_dir or settings.get("scenarios_dir") or Config().paths.scenarios_dir)
+    scenarios = Path(scenarios_dir or settings.get("scenarios_dir") or default_scenarios_dir
+                     or Path.cwd() / Config().paths.scenarios_dir)
     files = [Path(f) for f in settings.get("site_files") or []]
     loaded: dict[Path, object] = {}
 

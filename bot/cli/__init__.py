@@ -15,6 +15,7 @@ from bot.cli import (calendar_cmd, check_cmd, config_cmd, db_cmd, inspect_cmd, l
 from bot.cli import evidence_cmd, scaffold_cmd
 from bot.cli import campaign_cmd, poll_cmd, run_cmd
 from bot.cli import letters_cmd
+from bot.cli import init_cmd
 from bot.cli.common import app_state
 from bot.errors import UserError
 
@@ -30,11 +31,13 @@ app = typer.Typer(
 @app.callback()
 def _root(
     config: str = typer.Option(None, "--config", "-c", metavar="FILE",
-                               help="Config TOML (default: $MAILBOX_BOT_CONFIG, ./mailbox-bot.toml, else built-in defaults)."),
+                               help="Config TOML (default: $MAILBOX_BOT_CONFIG, ./mailbox-bot.toml, else built-in defaults). "
+                                    "Its folder is the workspace (without one: this folder); `mailbox-bot init` writes one."),
 ) -> None:
     app_state.config_path = config
 
 
+app.command("init", help=init_cmd.HELP)(init_cmd.init)
 app.add_typer(calendar_cmd.app, name="calendar")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(config_cmd.app, name="config")

@@ -49,7 +49,7 @@ def replay(
     trace: str = typer.Option(None, "--trace", metavar="FILE", help="Write a Playwright trace (open with `playwright show-trace FILE`)."),
     submit: bool = typer.Option(False, "--submit", help="Really send the letter (recorded; never twice per campaign and mailbox)."),
     campaign: str = typer.Option(None, "--campaign", metavar="NAME", help="Campaign the submitted letter belongs to (default: replay-YYYY-MM)."),
-    out: str = typer.Option("replay-out", "--out", metavar="DIR", help="Screenshots and HTML of the dry run."),
+    out: str = typer.Option(None, "--out", metavar="DIR", help="Screenshots and HTML of the dry run (default: paths.replay_dir, replay-out/ in the workspace)."),
     identity: str = typer.Option("", "--identity", metavar="NAME", help="Inspector identity (accounts file) whose saved login to use (sites behind a login; see `mailbox-bot login`); with --submit, also the letter's name, phone and reply address. Required for --submit to a real site."),
 ) -> None:
     """Replay one site's letter form step by step with timings (dry run unless --submit)."""
@@ -70,7 +70,8 @@ def replay(
                                   accounts=str(config.paths.accounts_file))
         if problem:
             raise UserError(f"{problem}; nothing was sent", where=str(path))
-    code = asyncio.run(_replay(record, scenario, kind, path, headed, slow_mo, trace, submit, campaign, Path(out),
+    out_dir = Path(out) if out else Path(config.paths.replay_dir)
+    code = asyncio.run(_replay(record, scenario, kind, path, headed, slow_mo, trace, submit, campaign, out_dir,
                                identity, sender))
     raise typer.Exit(code)
 
@@ -149,8 +150,9 @@ async def _replay(record, scenario, kind, path, headed, slow_mo, trace, submit, 
             site_row = register_site(s, record, 0, source=str(path))
             camp = s.scalar(select(m.Campaign).where(m.Campaign.name == name))
             if camp is None:
+                # The daemon polls this letter with the templates of this workspace.
                 camp = m.Campaign(name=name, created_at=clock.now(), deadline_workdays=5,
-                                  settings={"source": "replay"})
+                                  settings={"source": "replay", "scenarios_dir": config.paths.scenarios_dir})
                 s.add(camp)
             s.commit()
             target = Target(record=record, scenario=scenario, site_id=site_row.id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import typer
 
 from bot.cli.common import app_state
@@ -22,6 +24,9 @@ def run(
     if tick <= 0:
         raise UserError(f"--tick: {tick} is not a positive number of seconds")
     clock = app_state.clock
-    daemon = Daemon(app_state.db, app_state.config, clock, app_state.calendar(), build_targets,
+    # Campaigns remember the scenarios folder they were planned with; one without (a replay
+    # letter) takes its templates from this workspace.
+    targets_for = partial(build_targets, default_scenarios_dir=app_state.config.paths.scenarios_dir)
+    daemon = Daemon(app_state.db, app_state.config, clock, app_state.calendar(), targets_for,
                     EventLog(clock, as_json=log_json), tick_seconds=tick, identity=identity)
     run_until_signalled(daemon)

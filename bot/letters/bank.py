@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import random
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
+from bot.config import read_toml
 from bot.letters.similarity import stock_shingles
 
 BANK_DIR = Path(__file__).with_name("bank")
@@ -145,12 +145,12 @@ def _check(text: str, known: set[str], where: str) -> None:
 @lru_cache(maxsize=4)
 def load_bank(directory: Path = BANK_DIR) -> Bank:
     common_path = directory / COMMON_FILE
-    common = _slots(tomllib.loads(common_path.read_text(encoding="utf-8")).get("slots", {}), str(common_path))
+    common = _slots(read_toml(common_path).get("slots", {}), str(common_path))
     fields = []
     for path in sorted(directory.glob("*.toml")):
         if path.name == COMMON_FILE:
             continue
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = read_toml(path)
         key = data.get("key", path.stem)
         slots = _slots(data.get("slots", {}), str(path))
         known = set(slots) | set(common) | BUILTIN_SLOTS

@@ -9,10 +9,11 @@ address is then the region's name alone, never a made-up street.
 from __future__ import annotations
 
 import random
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from bot.config import read_toml
 
 PLACES_DIR = Path(__file__).with_name("places")
 
@@ -101,7 +102,7 @@ class Region:
 def cities() -> tuple[City, ...]:
     out = []
     for path in sorted(PLACES_DIR.glob("*.toml")):
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = read_toml(path)
         counties = tuple(County(name=c["name"], aliases=tuple(c.get("aliases", ())),
                                 streets=tuple(c.get("streets", ())), towns=tuple(c.get("towns", ())),
                                 weight=int(c.get("weight", 1)))

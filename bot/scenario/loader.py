@@ -1,16 +1,23 @@
-"""Loading platform templates and site files, with errors that name file, key and reason."""
+"""Loading platform templates and site files, with errors that name file, key and reason.
+
+A platform template comes from the workspace (`<scenarios_dir>/platforms/<name>.toml`) when the
+workspace has one of that name, else from the templates built into the program; `find_platform`
+alone decides, so every command agrees on which file a site's behaviour comes from.
+"""
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from bot.config import describe_validation_error, dotted_key, read_toml
 from bot.errors import ConfigError
+from bot.resources import builtin_platforms_dir
 from bot.scenario.schema import Scenario, SiteRecord
 
 # Keys a site may override in its platform template; behaviour itself stays in the template.
@@ -22,8 +29,53 @@ OVERRIDABLE = {"selectors", "values", "limits", "time_formats", "status_map", "c
 NAMED_BY_TEMPLATE = ("selectors", "values")
 
 
+WORKSPACE = "workspace"
+BUILT_IN = "built-in"
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    name: str
+    path: Path
+    origin: Literal["workspace", "built-in"]
+
+
 def platforms_dir(scenarios_dir: Path) -> Path:
+    """The workspace's own platform templates."""
     return Path(scenarios_dir) / "platforms"
+
+
+def platform_sources(scenarios_dir: Path) -> dict[str, TemplateSource]:
+    """Every platform template the workspace can use, by name, each from where `find_platform`
+    takes it."""
+    names = {p.stem for folder in (builtin_platforms_dir(), platforms_dir(scenarios_dir))
+             for p in folder.glob("*.toml") if p.is_file()}
+    return {name: find_platform(name, scenarios_dir) for name in sorted(names)}
+
+
+def _is_file_name(name: str) -> bool:
+    """A template name names a file in a folder: no separators, not "." or ".."."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name
+
+
+def find_platform(name: str, scenarios_dir: Path, where: str = "") -> TemplateSource:
+    """Where template `name` comes from: the workspace's file of that name wins (a workspace
+    changes a built-in template by copying it into scenarios/platforms/ and editing the copy),
+    else the built-in one; else a ConfigError listing the known names (at `where`, the site
+    file naming it, when given)."""
+    if _is_file_name(name):
+        own = platforms_dir(scenarios_dir) / f"{name}.toml"
+        if own.is_file():
+            return TemplateSource(name, own, WORKSPACE)
+        builtin = builtin_platforms_dir() / f"{name}.toml"
+        if builtin.is_file():
+            return TemplateSource(name, builtin, BUILT_IN)
+    known = ", ".join(platform_sources(scenarios_dir)) or "none"
+    message = (f"no platform template '{name}' (known: {known}; a workspace adds its own in "
+               f"{platforms_dir(scenarios_dir)})")
+    if where:
+        raise ConfigError(f"key 'platform': {message}", where=where)
+    raise ConfigError(message, where=str(platforms_dir(scenarios_dir)))
 
 
 def _validation_error(err: ValidationError, where: str) -> ConfigError:
@@ -50,11 +102,7 @@ def _without_tags(err: ValidationError) -> ValidationError:
 
 
 def load_platform_data(name: str, scenarios_dir: Path) -> tuple[dict[str, Any], Path]:
-    path = platforms_dir(scenarios_dir) / f"{name}.toml"
-    if not path.exists():
-        known = sorted(p.stem for p in platforms_dir(scenarios_dir).glob("*.toml"))
-        raise ConfigError(f"no platform template '{name}' (known: {', '.join(known) or 'none'})",
-                          where=str(path.parent))
+    path = find_platform(name, scenarios_dir).path
     return read_toml(path), path
 
 
@@ -89,8 +137,9 @@ def merge_overrides(template: dict[str, Any], overrides: dict[str, Any], where: 
 
 def scenario_for(site: SiteRecord, scenarios_dir: Path, where: str = "") -> Scenario:
     """The site's platform template with the site's overrides merged in, validated."""
-    data, path = load_platform_data(site.platform, scenarios_dir)
     where = where or site.key or site.name
+    path = find_platform(site.platform, scenarios_dir, where=where).path
+    data = read_toml(path)
     if site.platform_version is not None and site.platform_version != data.get("version", 1):
         raise ConfigError(f"key 'platform_version': site written for {site.platform} v{site.platform_version}, "
                           f"template is v{data.get('version', 1)}", where=where)

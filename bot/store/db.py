@@ -1,8 +1,9 @@
 """The database connection and its migrations.
 
-SQLite by default (a file under db/, WAL mode, foreign keys on); any SQLAlchemy URL through the
-config or $MAILBOX_BOT_DATABASE_URL. The schema is created and changed only by the Alembic
-migrations in db/, which every command that needs the database applies on first use.
+SQLite by default (`mailbox-bot.sqlite3` in the workspace, WAL mode, foreign keys on); any
+SQLAlchemy URL through the config or $MAILBOX_BOT_DATABASE_URL. The schema is created and changed
+only by the Alembic migrations (db/ in the repository, installed as bot.migrations), which every
+command that needs the database applies on first use.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import UserError
-
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db"
+from bot.resources import migrations_dir
 
 
 def make_engine(url: str) -> Engine:
@@ -49,7 +49,7 @@ def make_engine(url: str) -> Engine:
 
 def alembic_config(engine: Engine) -> AlembicConfig:
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.attributes["engine"] = engine
     return cfg
 
