@@ -153,6 +153,7 @@ class Flag(StrEnum):
     NOT_COVERED_POLLS = "not_covered_polls"
     SEEN_AGAIN = "seen_again"
     AWAITING_PUBLICATION = "awaiting_publication"
+    REPLY_TIME_MOVED = "reply_time_moved"
 
 
 # The report's wording for every status and flag (one table, STYLE.md 11).
@@ -189,6 +190,7 @@ FLAG_TEXT: dict[Flag, str] = {
     Flag.NOT_COVERED_POLLS: "公开列表曾未能翻查到信件提交日期",
     Flag.SEEN_AGAIN: "信件曾查询不到后又重新出现",
     Flag.AWAITING_PUBLICATION: "网站审核后公开，尚未公开",
+    Flag.REPLY_TIME_MOVED: "网站显示的回复时间在首次发现后被改动（按首次所见计）",
 }
 
 assert set(STATUS_TEXT) == set(RowStatus) and set(FLAG_TEXT) == set(Flag)

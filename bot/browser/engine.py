@@ -21,6 +21,7 @@ from html import escape as html_escape
 from urllib.parse import urlencode
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol
 
@@ -31,7 +32,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from bot.browser.launch import launch_options
 from bot.scenario.schema import (Captcha, Check, Click, DialogMarker, Expect, Extract, Fill, Goto, Request,
                                  Scan, Scenario, Select, WaitFor)
-from bot.scenario.times import before, parse_time
+from bot.scenario.times import after, before, parse_time
 from bot.vocab import FlowOutcome, Marker
 
 
@@ -211,6 +212,22 @@ class _Run:
     seen: list["_Event"] = field(default_factory=list)
     since: int = 0
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(frozen=True)
+class _ListPage:
+    """What one numbered page of a list said about the letter (bot.browser.engine._scan_by_number)."""
+
+    n: int
+    found: bool
+    rows: int
+    older: str | None       # the first row surely sent before the letter, as shown
+    all_newer: bool         # every row surely sent after it
+    last: bool              # no rows, or the list's last page
+
+
+class _PagesSpent(Exception):
+    """`max_pages` page loads made without settling where the letter would be."""
 
 
 @dataclass(frozen=True)
@@ -602,7 +619,9 @@ class FlowRunner:
         """The first marker, in the order written, that the page, a dialog or a request's answer
         shows. Waits for the page (auto-waiting) and for the page's scripts at once."""
         run = self._run
-        selectors = {name: page.locator(self._sel(m, variables)) for name, m in step.outcomes.items() if isinstance(m, str)}
+        markers = {name: (m if isinstance(m, list) else [m]) for name, m in step.outcomes.items()}
+        selectors = {sel: page.locator(self._sel(sel, variables)) for ms in markers.values() for sel in ms
+                     if isinstance(sel, str)}
         combined = None
         for loc in selectors.values():
             combined = loc if combined is None else combined.or_(loc)
@@ -610,8 +629,12 @@ class FlowRunner:
         deadline = time.monotonic() + timeout / 1000
         try:
             while True:
-                for name, marker in step.outcomes.items():
-                    hit = await self._shown(marker, selectors.get(name), run)
+                for name, alternatives in markers.items():
+                    hit = None
+                    for marker in alternatives:
+                        hit = await self._shown(marker, selectors.get(marker) if isinstance(marker, str) else None, run)
+                        if hit is not None:
+                            break
                     if hit is not None:
                         if name in (Marker.REJECTED, Marker.BLOCKED, Marker.CAPTCHA_WRONG, Marker.FAILED):
                             result.message = " ".join(hit.split())     # the site's own words are the reason
@@ -671,6 +694,8 @@ class FlowRunner:
         """A list read page by page until the letter's row, a row older than the letter, the end
         of the list, or `max_pages` (see `Scan`). Says what it read in `result.message`."""
         since = variables.get("since")
+        if step.page_url and since is not None:
+            return await self._scan_by_number(page, step, variables, result, timeout, label, since)
         formats = self.scenario.time_formats.row_time
         for page_no in range(1, step.max_pages + 1):
             await self._list_ready(page, step, variables, timeout, label)
@@ -691,6 +716,85 @@ class FlowRunner:
                           "the list was not read back to it")
         return FlowOutcome.NOT_COVERED
 
+    async def _scan_by_number(self, page: Page, step: Scan, variables, result: FlowResult, timeout: int,
+                              label: str, since: datetime):
+        """A list whose pages are numbered (`page_url`), newest first: the page where rows older
+        than the letter begin is found by doubling then halving the page number, and the letter,
+        if the list has it, sits just before them. A few page loads for a list of hundreds of
+        pages; `max_pages` bounds the loads."""
+        formats = self.scenario.time_formats.row_time
+        looked: dict[int, _ListPage] = {}
+        current = [1]           # the page shown now: the flow's own goto showed the first
+
+        async def look(n: int) -> _ListPage:
+            if n in looked:
+                return looked[n]
+            if len(looked) >= step.max_pages:
+                raise _PagesSpent()
+            if n != current[0]:
+                await self._goto_page(page, render(step.page_url, {**variables, "page": n}), timeout, label)
+                current[0] = n
+            await self._list_ready(page, step, variables, timeout, label)
+            texts = await page.locator(self._sel(step.rows, variables)).locator(
+                self._sel(step.row_time, variables)).all_text_contents()
+            times = [parse_time(t, formats) for t in texts]
+            looked[n] = _ListPage(
+                n=n, found=await page.locator(self._sel(step.match, variables)).count() > 0, rows=len(texts),
+                older=next((" ".join(t.split()) for t, v in zip(texts, times) if before(v, since)), None),
+                all_newer=bool(times) and all(after(v, since) for v in times),
+                last=not texts or bool(step.last_page and await page.locator(self._sel(step.last_page, variables)).count()))
+            return looked[n]
+
+        async def found(p: _ListPage):
+            if current[0] != p.n:        # the later steps read the row on its page
+                await self._goto_page(page, render(step.page_url, {**variables, "page": p.n}), timeout, label)
+                await self._list_ready(page, step, variables, timeout, label)
+            result.message = f"found on page {p.n} ({len(looked)} page(s) read)"
+            return FlowOutcome.FOUND
+
+        def ends(p: _ListPage) -> bool:
+            return p.older is not None or p.last
+
+        try:
+            lo, hi = 0, 1
+            while True:                  # double: a page where older rows begin, or the end
+                p = await look(hi)
+                if p.found:
+                    return await found(p)
+                if ends(p):
+                    break
+                lo, hi = hi, hi * 2
+            while hi - lo > 1:           # halve: the first such page
+                mid = (lo + hi) // 2
+                p = await look(mid)
+                if p.found:
+                    return await found(p)
+                lo, hi = (lo, mid) if ends(p) else (mid, hi)
+            # The letter, if listed, is just before the first older row: on that page, or further
+            # back while a page may still hold rows of its time (a list showing dates only).
+            n = hi
+            while n >= 1:
+                p = await look(n)
+                if p.found:
+                    return await found(p)
+                if n < hi and p.all_newer:
+                    break
+                n -= 1
+        except _PagesSpent:
+            result.message = (f"not on the {len(looked)} page(s) read, which did not reach back to the letter "
+                              f"(max_pages {step.max_pages})")
+            return FlowOutcome.NOT_COVERED
+        edge = looked[hi]
+        result.message = (f"not on the list: read {len(looked)} page(s) back to "
+                          + (f"a row of {edge.older}, older than the letter" if edge.older else "its end"))
+        return FlowOutcome.NOT_FOUND
+
+    async def _goto_page(self, page: Page, url: str, timeout: int, label: str) -> None:
+        response = await page.goto(url, timeout=timeout, wait_until="domcontentloaded")
+        if response is not None and response.status >= 400:
+            raise StepFailed(label, f"HTTP {response.status} from {response.url}", transient=response.status >= 500)
+        await self._diagnose(page, label)
+
     async def _list_ready(self, page: Page, step: Scan, variables, timeout: int, label: str) -> None:
         ready = step.ready or ", ".join(self._sel(x, variables) for x in (step.rows, step.empty) if x)
         try:
@@ -704,8 +808,12 @@ class FlowRunner:
         if step.page_url:
             if not await page.locator(self._sel(step.rows, variables)).count():
                 return False            # an empty page: the list ended
+            if step.last_page and await page.locator(self._sel(step.last_page, variables)).count():
+                return False
             url = render(step.page_url, {**variables, "page": page_no + 1})
         else:
+            if step.last_page and await page.locator(self._sel(step.last_page, variables)).count():
+                return False
             nxt = page.locator(self._sel(step.next, variables)) if step.next else None
             if nxt is None or not await nxt.count():
                 return False

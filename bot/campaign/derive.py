@@ -104,6 +104,10 @@ def reply_from(channel_obs: list[Seen], submitted_at: datetime, ack: bool = Fals
             flags.append(Flag.CLOCK_SKEW)
         if backdated:
             flags.append(Flag.POSSIBLY_BACKDATED)
+        # A site that shows a row's last-modified time as its reply time moves it with every
+        # edit: what it showed when we first saw the reply stands, and the move is said.
+        if any(o.displayed_at is not None and o.displayed_at != shown for o in hits if o.at > first.at):
+            flags.append(Flag.REPLY_TIME_MOVED)
         if not (before or skew or backdated):
             # A date alone says "some time that day": its start, but never before the letter
             # was sent. A displayed time a little off (within the tolerance) is clock skew:

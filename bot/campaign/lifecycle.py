@@ -127,8 +127,12 @@ class Lifecycle:
         target, why = self._state(d, now, deadline, letter.mailbox.site.moderated)
         if target != letter.state:
             transition(s, letter, target, now, why, evidence)
-        if target == LetterState.REPLIED and poll_done:
+        if target == LetterState.REPLIED and poll_done and not (d.reply.channel == Channel.SITE_LIST and now <= deadline):
             letter.next_poll_at = None
+        elif target == LetterState.REPLIED and poll_done:
+            # A list's reply time may be the row's last-modified time: looked at once a day until
+            # the deadline, so that a move of it is seen (and said), never silently taken.
+            letter.next_poll_at = self.poll_policy.next_after(now, overdue=True)
         elif reschedule:
             # Past the deadline, or confirmed deleted, a letter is still looked at once a day: a
             # late reply is a reply, and a letter that comes back takes the verdict with it.

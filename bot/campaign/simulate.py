@@ -72,7 +72,8 @@ def roster_site_records(roster: Roster, base_url: Callable[[str], str]) -> list[
         login = LoginSpec(url=f"{base.rsplit('/', 1)[0]}/sso/login", **SANDBOX_LOGIN) if s.login else None
         records.append(SiteRecord(key=s.slug, name=s.name, group=s.group, host_unit=s.name, region=s.region or "",
                                   base_url=base, platform=s.platform, mailboxes=list(s.mailboxes),
-                                  login=login, captcha_solver=SANDBOX_SOLVER if s.captcha else ""))
+                                  login=login, captcha_solver=SANDBOX_SOLVER if s.captcha else "",
+                                  moderated=bool(s.moderated)))
     return records
 
 

@@ -330,8 +330,9 @@ class CampaignWorker:
                 letter.submitted_at = at
                 letter.failure = letter.failure_kind = None
                 letter.next_poll_at = self.poll_policy.next_after(at)
-                transition(s, letter, LetterState.SUBMITTED, at,
-                           f"tracking code {letter.tracking_code or '(none given)'}{captcha_note}", evidence)
+                code = (f"tracking code {letter.tracking_code}" if letter.tracking_code
+                        else "the site gives no tracking code: watched on its public list")
+                transition(s, letter, LetterState.SUBMITTED, at, f"{code}{captcha_note}", evidence)
             elif result.outcome == FlowOutcome.UNCERTAIN:
                 letter.failure, letter.failure_kind = result.message, FlowOutcome.UNCERTAIN
                 letter.next_poll_at = at + UNCERTAIN_FIRST_LOOK      # look for it on the public list
@@ -427,7 +428,10 @@ class CampaignWorker:
                 target = self.targets[letter.mailbox.site_id]
                 variables = flow_variables(letter, target)
                 return await self._look_for(letter_id, target, variables)
-            if letter.state not in OPEN_STATES or (letter.next_poll_at is None and not now):
+            # A replied letter is looked at again only when its lifecycle asked for it (a list's
+            # reply time that may still move, see Lifecycle.apply).
+            watched = letter.state in OPEN_STATES or (letter.state == LetterState.REPLIED and letter.next_poll_at)
+            if not watched or (letter.next_poll_at is None and not now):
                 if letter.next_poll_at is not None:     # nothing to look for: never due again
                     letter.next_poll_at = None
                     s.commit()

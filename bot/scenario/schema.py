@@ -147,7 +147,7 @@ class Expect(_StepBase):
     # outcome -> a selector, or what a page's script shows instead of a page: a dialog, or the
     # answer to a request the previous step set off. Checked in the order written: put the
     # narrower marker first (captcha_wrong before rejected).
-    outcomes: dict[Marker, "str | DialogMarker | ResponseMarker"] = Field(min_length=1)
+    outcomes: dict[Marker, "MarkerSpec | list[MarkerSpec]"] = Field(min_length=1)
     site_search: bool = False
 
 
@@ -182,6 +182,7 @@ class ResponseMarker(_Strict):
         return self
 
 
+MarkerSpec = str | DialogMarker | ResponseMarker   # a list of them: any one of them
 Expect.model_rebuild()
 
 
@@ -204,6 +205,9 @@ class Scan(_StepBase):
     row_time: str                      # within a row: its submission date or time
     next: str | None = None            # the next-page link or button
     page_url: str | None = None        # or a URL template with {page}
+    # Present only on the list's last page, for lists whose pager keeps a dead "next" link
+    # (href="javascript:;") or shows the last page again past the end.
+    last_page: str | None = None
     ready: str | None = None
     empty: str | None = None           # the list's "no letters" row, if it draws one
     max_pages: int = Field(default=10, ge=1, le=200)
@@ -291,12 +295,12 @@ class Scenario(_Strict):
                     if isinstance(sel, str) and sel.startswith("@") and sel[1:] not in self.selectors:
                         raise ValueError(f"flows.{flow_name}.steps[{i}].{attr}: selector '{sel}' is not defined in [selectors]")
                 if isinstance(step, Scan):
-                    for attr in ("rows", "match", "row_time", "next", "ready", "empty"):
+                    for attr in ("rows", "match", "row_time", "next", "ready", "empty", "last_page"):
                         sel = getattr(step, attr)
                         if sel and sel.startswith("@") and sel[1:] not in self.selectors:
                             raise ValueError(f"flows.{flow_name}.steps[{i}].{attr}: selector '{sel}' is not defined in [selectors]")
                 if isinstance(step, Expect):
-                    for outcome, sel in step.outcomes.items():
+                    for outcome, sel in ((o, x) for o, m in step.outcomes.items() for x in (m if isinstance(m, list) else [m])):
                         if isinstance(sel, str) and sel.startswith("@") and sel[1:] not in self.selectors:
                             raise ValueError(f"flows.{flow_name}.steps[{i}].outcomes.{outcome}: selector '{sel}' is not defined in [selectors]")
                     if step.site_search and not _searches_for_the_letter(flow.steps[:i]):
@@ -339,12 +343,14 @@ def _templates(step) -> list[tuple[str, str]]:
         if name in _TEMPLATE_KEYS + _SELECTOR_KEYS and value is not None:
             walk(name, value)
     if isinstance(step, Expect):
-        out += [(f"outcomes.{outcome}", sel) for outcome, sel in step.outcomes.items() if isinstance(sel, str)]
+        out += [(f"outcomes.{outcome}", sel) for outcome, m in step.outcomes.items()
+                for sel in (m if isinstance(m, list) else [m]) if isinstance(sel, str)]
     return out
 
 
 # Step keys the engine renders: selectors (or `@name` of one), and the other templates.
-_SELECTOR_KEYS = ("selector", "image", "input", "refresh", "rows", "match", "row_time", "next", "ready", "empty")
+_SELECTOR_KEYS = ("selector", "image", "input", "refresh", "rows", "match", "row_time", "next", "ready", "empty",
+                  "last_page")
 _TEMPLATE_KEYS = ("url", "params", "form", "json", "headers", "value", "label", "page_url")
 
 

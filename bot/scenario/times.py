@@ -40,3 +40,13 @@ def before(shown: tuple[datetime | None, bool], since: datetime) -> bool:
     if date_only:
         return local(value).date() < local(since).date()
     return value < since - ROW_SKEW
+
+
+def after(shown: tuple[datetime | None, bool], since: datetime) -> bool:
+    """A list row's time is surely after `since` (the mirror of `before`)."""
+    value, date_only = shown
+    if value is None:
+        return False
+    if date_only:
+        return local(value).date() > local(since).date()
+    return value > since + ROW_SKEW
