@@ -134,7 +134,7 @@ def sandbox(request):
     """A sandbox serving the test module's ROSTER from its START, for tests that never move the
     clock (a module may define its own `sandbox` instead)."""
     from bot.clock import SimClock
-    from bot.roster import roster_from_dict
+    from bot.sandbox.roster import roster_from_dict
     from bot.sandbox import Sandbox
 
     with Sandbox(roster_from_dict(request.module.ROSTER), SimClock(request.module.START)) as sb:
@@ -145,7 +145,7 @@ def sandbox(request):
 def timed(request):
     """A private sandbox of the module's ROSTER whose clock (`.test_clock`) a test moves."""
     from bot.clock import SimClock
-    from bot.roster import roster_from_dict
+    from bot.sandbox.roster import roster_from_dict
     from bot.sandbox import Sandbox
 
     clock = SimClock(request.module.START)

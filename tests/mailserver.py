@@ -1,6 +1,6 @@
 """A real Dovecot (IMAP + LMTP) on loopback for the tests, and pytest fixtures around it.
 
-The server itself is `bot.mail.devserver.Dovecot` (product code: the demo starts one too); see
+The server itself is `bot.sandbox.mailserver.Dovecot` (product code: the demo starts one too); see
 its docstring for the configuration (users, plus-addressing, the catch-all domain, IDLE).
 
 The session fixture `dovecot_server` starts one server (skipping the tests with a reason when
@@ -14,7 +14,7 @@ import secrets
 
 import pytest
 
-from bot.mail.devserver import (CATCHALL_DOMAIN, DOVEADM, DOVECOT, HOST, PLUS_DOMAIN,  # noqa: F401
+from bot.sandbox.mailserver import (CATCHALL_DOMAIN, DOVEADM, DOVECOT, HOST, PLUS_DOMAIN,  # noqa: F401
                                 Dovecot, DovecotError, dovecot_available, free_port)
 
 

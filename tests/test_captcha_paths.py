@@ -21,13 +21,13 @@ from sqlalchemy import select
 from bot.browser.engine import Browser
 from bot.calendar import WorkCalendar
 from bot.campaign.results import campaign_rows
-from bot.campaign.simulate import roster_site_records
+from bot.sandbox.play import roster_site_records
 from bot.campaign.sites import register_site
 from bot.campaign.worker import CampaignWorker, Target, flow_variables
 from bot.clock import SimClock
 from bot.letters import LetterWriter
 from bot.report import report_dict
-from bot.roster import roster_from_dict
+from bot.sandbox.roster import roster_from_dict
 from bot.sandbox import Sandbox
 from bot.sandbox.captcha import solve
 from bot.scenario.loader import scenario_for

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from bot.clock import SimClock
-from bot.roster import roster_from_dict
+from bot.sandbox.roster import roster_from_dict
 from bot.sandbox import Sandbox
 
 ROSTER = {

@@ -20,7 +20,7 @@ from conftest import one_line_error
 
 from bot.clock import SimClock
 from bot.contact import is_test_host
-from bot.roster import roster_from_dict
+from bot.sandbox.roster import roster_from_dict
 from bot.sandbox import Sandbox
 
 REAL = "https://www.baoji.gov.cn/zmhd"

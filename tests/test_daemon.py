@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from bot.calendar import WorkCalendar
 from bot.clock import SHANGHAI, ScaledClock, local
-from bot.roster import roster_from_dict
+from bot.sandbox.roster import roster_from_dict
 from bot.sandbox import Sandbox
 from bot.store import models as m
 from bot.store.db import Database

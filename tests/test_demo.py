@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.roster import default_roster_path, load_roster
+from bot.sandbox.roster import default_roster_path, load_roster
 
 TABLE_FILES = ("report.json", "report.csv", "report.md", "report.html", "report.xlsx")
 

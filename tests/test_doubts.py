@@ -23,11 +23,11 @@ import pytest
 
 from bot.calendar import WorkCalendar
 from bot.campaign.results import campaign_rows
-from bot.campaign.simulate import simulate
+from bot.sandbox.play import simulate
 from bot.clock import SHANGHAI, SimClock
 from bot.config import load_config
 from bot.report import remarks, report_dict
-from bot.roster import roster_from_dict
+from bot.sandbox.roster import roster_from_dict
 from bot.sandbox import Sandbox
 from bot.store import models as m
 from bot.store.db import Database

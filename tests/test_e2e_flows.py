@@ -19,9 +19,9 @@ import pytest
 from conftest import letter_variables, run_flow
 
 from bot.browser.engine import FlowResult
-from bot.campaign.simulate import DeclaredCaptchaAnswer
+from bot.sandbox.play import DeclaredCaptchaAnswer
 from bot.clock import SHANGHAI
-from bot.roster import roster_from_dict
+from bot.sandbox.roster import roster_from_dict
 from bot.sandbox import Sandbox
 from bot.sandbox.behaviour import reply_text
 from bot.scenario.loader import load_platform, scenario_for

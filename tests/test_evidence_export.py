@@ -26,11 +26,11 @@ from conftest import one_line_error, run_async
 from sqlalchemy import or_, select
 
 from bot.calendar import WorkCalendar
-from bot.campaign.simulate import simulate
+from bot.sandbox.play import simulate
 from bot.clock import SimClock
 from bot.config import load_config
-from bot.mail.devserver import dovecot_available
-from bot.roster import roster_from_dict
+from bot.sandbox.mailserver import dovecot_available
+from bot.sandbox.roster import roster_from_dict
 from bot.sandbox import Sandbox
 from bot.store import models as m
 from bot.store.db import Database

@@ -23,12 +23,12 @@ from sqlalchemy import select
 
 from bot.calendar import WorkCalendar
 from bot.campaign.results import campaign_rows
-from bot.campaign.simulate import SANDBOX_SOLVER, sandbox_inspector_login, simulate
+from bot.sandbox.play import SANDBOX_SOLVER, sandbox_inspector_login, simulate
 from bot.clock import SimClock
 from bot.config import load_config
 from bot.login import SessionStore
 from bot.report import report_dict
-from bot.roster import roster_from_dict
+from bot.sandbox.roster import roster_from_dict
 from bot.sandbox import Sandbox
 from bot.store import models as m
 from bot.store.db import Database

@@ -21,7 +21,7 @@ from bot.letters import places
 from bot.letters.bank import BankError, Expander
 from bot.letters.similarity import ShingleIndex, jaccard, max_pairwise, shingles
 from bot.letters.writer import BankExhausted, formal_title
-from bot.roster import default_roster_path, load_roster
+from bot.sandbox.roster import default_roster_path, load_roster
 from bot.scenario.loader import load_platform
 from bot.scenario.schema import Limits
 from conftest import one_line_error
@@ -296,12 +296,14 @@ def test_formal_titles():
 
 
 def test_preview_prints_n_letters(run_cli, tmp_path):
-    proc = run_cli("letters", "preview", "--site", "宝鸡市教育局", "--n", "3", "--seed", "7")
+    proc = run_cli("letters", "preview", "--site", "宝鸡市教育局", "--platform", "legacy", "--region", "宝鸡市",
+                   "--n", "3", "--seed", "7")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("--- letter ") == 3 and proc.stdout.count("标题: ") == 3
     assert "field 教育 (education)" in proc.stdout and "seed 7" in proc.stdout
     assert proc.stdout.count("地址: 陕西省宝鸡市") == 3
-    assert run_cli("letters", "preview", "--site", "宝鸡市教育局", "--n", "3", "--seed", "7").stdout == proc.stdout
+    assert run_cli("letters", "preview", "--site", "宝鸡市教育局", "--platform", "legacy", "--region", "宝鸡市",
+                   "--n", "3", "--seed", "7").stdout == proc.stdout
     # A site file of the workspace (the working directory), by key: its own limits (title_max 40
     # overridden) and region.
     (tmp_path / "scenarios" / "sites").mkdir(parents=True)
@@ -314,7 +316,7 @@ def test_preview_prints_n_letters(run_cli, tmp_path):
 
 
 @pytest.mark.parametrize("args, needles", [
-    (["--site", "宝鸡市不存在局"], ["--site", "宝鸡市不存在局", "roster"]),
+    (["--site", "宝鸡市不存在局"], ["--site", "宝鸡市不存在局", "--platform"]),
     (["--site", "missing.toml"], ["--site", "missing.toml"]),
     (["--site", "宝鸡市教育局", "--n", "0"], ["--n", "0"]),
     (["--n", "2"], ["--site"]),

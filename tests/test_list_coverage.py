@@ -22,10 +22,10 @@ import pytest
 
 from bot.calendar import WorkCalendar
 from bot.campaign.results import campaign_rows
-from bot.campaign.simulate import simulate
+from bot.sandbox.play import simulate
 from bot.config import load_config
 from bot.report import report_dict
-from bot.roster import roster_from_dict
+from bot.sandbox.roster import roster_from_dict
 from bot.sandbox import Sandbox
 from bot.clock import SimClock
 from bot.store import models as m

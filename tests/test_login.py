@@ -17,7 +17,7 @@ from datetime import timedelta
 import pytest
 
 from bot.clock import SimClock
-from bot.roster import roster_from_dict
+from bot.sandbox.roster import roster_from_dict
 from bot.sandbox import Sandbox
 
 SITE = "宝鸡市测试登录局"

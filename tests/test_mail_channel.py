@@ -21,7 +21,7 @@ from bot.clock import SHANGHAI, SimClock
 from bot.errors import ConfigError
 from bot.mail.channel import DbStateStore, address_token, sync_mail
 from bot.mail.imap import ImapSettings, MailConnectionError, MailReader, with_retry
-from bot.roster import roster_from_dict
+from bot.sandbox.roster import roster_from_dict
 from bot.sandbox.mail import STYLES, compose, reply_mail
 from bot.sandbox.store import ReceivedLetter
 from bot.store import models as m
@@ -391,7 +391,7 @@ def test_simulated_campaign_answers_by_email(tmp_path, db_url, dovecot):
     """Three sandbox sites in real Chromium, the sites' mail through Dovecot: one answers only by
     email (its page stays 办理中) and acknowledges, one answers on both channels, one only
     acknowledges and never answers."""
-    from bot.campaign.simulate import simulate
+    from bot.sandbox.play import simulate
     from bot.config import load_config
     from bot.sandbox import Sandbox
     from bot.sandbox.mail import ImapAppendTransport

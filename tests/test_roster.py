@@ -9,7 +9,7 @@ import pytest
 
 from bot.clock import SHANGHAI
 from bot.errors import ConfigError
-from bot.roster import default_roster_path, load_roster
+from bot.sandbox.roster import default_roster_path, load_roster
 
 REQUIRED_DEPARTMENTS = ["宝鸡市经济合作局", "宝鸡港务区管理委员会", "宝鸡市住房公积金管理中心",
                         "宝鸡市应急管理局", "宝鸡市文化和旅游局", "宝鸡市自然资源和规划局"]

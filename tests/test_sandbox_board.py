@@ -24,7 +24,7 @@ import pytest
 from playwright.sync_api import expect
 
 from bot.clock import SHANGHAI, SimClock
-from bot.roster import roster_from_dict
+from bot.sandbox.roster import roster_from_dict
 from bot.sandbox import Sandbox
 from bot.sandbox.captcha import solve
 

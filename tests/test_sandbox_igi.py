@@ -22,12 +22,12 @@ from conftest import letter_variables, run_async, run_flow
 from bot.browser.engine import FlowResult
 from bot.calendar import WorkCalendar
 from bot.campaign.results import campaign_rows
-from bot.campaign.simulate import DeclaredCaptchaAnswer, simulate
+from bot.sandbox.play import DeclaredCaptchaAnswer, simulate
 from bot.scenario.times import parse_time as parse_displayed_time
 from bot.clock import SHANGHAI, SimClock, local
 from bot.config import load_config
 from bot.report import report_dict
-from bot.roster import roster_from_dict
+from bot.sandbox.roster import roster_from_dict
 from bot.sandbox import Sandbox
 from bot.sandbox.behaviour import reply_text
 from bot.scenario.loader import load_platform

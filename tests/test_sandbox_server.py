@@ -17,7 +17,7 @@ import pytest
 
 from bot.calendar import WorkCalendar
 from bot.clock import SHANGHAI, SimClock
-from bot.roster import PLATFORMS, default_roster_path, load_roster, roster_from_dict
+from bot.sandbox.roster import PLATFORMS, default_roster_path, load_roster, roster_from_dict
 from bot.sandbox import Sandbox, Status
 from bot.sandbox.behaviour import Behaviour
 from bot.sandbox.platforms import ARCHETYPES

@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from bot.calendar import WorkCalendar
 from bot.clock import SHANGHAI, SimClock
-from bot.roster import CODE_ROOM, roster_from_dict
+from bot.sandbox.roster import CODE_ROOM, roster_from_dict
 from bot.sandbox import Sandbox, traffic
 from bot.sandbox.store import parse_code, tracking_code
 from bot.sandbox.traffic import HISTORY_DAYS, TOPICS, rest_day_count

@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, one_line_error, run_async
 
 from bot.clock import SimClock
-from bot.roster import roster_from_dict
+from bot.sandbox.roster import roster_from_dict
 from bot.sandbox import Sandbox
 from bot.scaffold import chromium, replay_saved
 from bot.scenario.loader import load_site, scenario_for

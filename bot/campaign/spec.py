@@ -25,7 +25,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerial
 
 from bot.config import read_toml
 from bot.errors import ConfigError
-from bot.roster import ClockTime, parse_duration
+from bot.values import ClockTime, parse_duration
 from bot.scenario.loader import load_site, scenario_for, valid_on
 from bot.scenario.schema import Scenario, SiteRecord
 from bot.vocab import MailboxKind

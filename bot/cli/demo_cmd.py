@@ -25,12 +25,12 @@ def demo(
     from rich.console import Console
 
     from bot.campaign.results import campaign_rows
-    from bot.campaign.simulate import sandbox_inspector_login, simulate
+    from bot.sandbox.play import sandbox_inspector_login, simulate
     from bot.login import SessionStore
     from bot.clock import SimClock, local
     from bot.report import report_dict, write_all
     from bot.report.summary import notice_sentence
-    from bot.roster import default_roster_path, load_roster
+    from bot.sandbox.roster import default_roster_path, load_roster
     from bot.sandbox import Sandbox
     from bot.store.db import Database
 
@@ -106,14 +106,14 @@ def demo(
         console.print(f"  {kind}: {path}")
 
 
-from bot.mail.devserver import CATCHALL_DOMAIN, PLUS_DOMAIN  # noqa: E402
+from bot.sandbox.mailserver import CATCHALL_DOMAIN, PLUS_DOMAIN  # noqa: E402
 
 
 def _start_mail_server():
     """(a private Dovecot, None) when `dovecot` is installed and starts, else (None, why)."""
     import shutil as _shutil
 
-    from bot.mail.devserver import Dovecot, DovecotError
+    from bot.sandbox.mailserver import Dovecot, DovecotError
 
     if not _shutil.which("dovecot") and not Path("/usr/sbin/dovecot").exists():
         return None, "Dovecot is not installed (apt-get install dovecot-imapd dovecot-lmtpd)"

@@ -1,8 +1,8 @@
 """`mailbox-bot letters preview --site S`: example letters for one site, to see what it will get.
 
 Nothing is sent and nothing is stored. The site is a site file (path, key or name in
-scenarios/sites), whose merged scenario gives the limits and the region; or, when no site file
-matches, a site of the bundled sandbox roster, with its platform template's limits.
+scenarios/sites), whose merged scenario gives the limits and the region; or a site that has no
+file yet: its name with `--platform` (the template's limits) and `--region`.
 """
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ class Target:
     source: str
 
 
-def resolve_site(site: str, scenarios_dir: Path) -> Target:
-    """A site file (path, key or name in scenarios/sites), else a site of the bundled roster."""
+def resolve_site(site: str, scenarios_dir: Path, platform: str | None = None, region: str = "") -> Target:
+    """A site file (path, key or name in scenarios/sites), else a named site of `platform`."""
     from bot.cli.replay_cmd import find_site_file
-    from bot.roster import default_roster_path, load_roster
     from bot.scenario.loader import load_platform, load_site, scenario_for
 
     path_like = Path(site).suffix == ".toml" or Path(site).exists()
@@ -49,32 +48,30 @@ def resolve_site(site: str, scenarios_dir: Path) -> Target:
         scenario = scenario_for(record, scenarios_dir, where=str(path))
         return Target(record.name, record.region, scenario.limits,
                       f"site file {path} (platform {scenario.platform})")
-    roster_path = default_roster_path()
-    roster = load_roster(roster_path)
-    try:
-        rs = roster.by_name(site)
-    except KeyError:
-        raise UserError(f"--site: {site!r} is neither a site file, a site in {Path(scenarios_dir) / 'sites'}, "
-                        f"nor a site of the bundled roster {roster_path.name} (give a path, a key or a "
-                        "site's full name, e.g. 宝鸡市教育局)") from None
-    return Target(rs.name, rs.region or "", load_platform(rs.platform, scenarios_dir).limits,
-                  f"bundled roster {roster_path.name} (platform {rs.platform})")
+    if not platform:
+        raise UserError(f"--site: {site!r} is neither a site file nor a site in {Path(scenarios_dir) / 'sites'} "
+                        "(give a path, a key or a site's name; for a site without a file, its name with "
+                        "--platform and --region)")
+    return Target(site, region, load_platform(platform, scenarios_dir).limits, f"no site file (platform {platform})")
 
 
 @app.command()
 def preview(
     site: str = typer.Option(..., "--site", metavar="SITE",
-                             help="Site file path, its key or name in scenarios/sites, or a site name of the bundled roster (e.g. 宝鸡市教育局)."),
+                             help="Site file path, its key or name in scenarios/sites; or a site's name with --platform."),
     n: int = typer.Option(5, "--n", metavar="N", help=f"How many letters (1-{MAX_N})."),
     seed: str = typer.Option(None, "--seed", metavar="X", help="Seed: the same seed gives the same letters (default: a new one, printed)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    platform: str = typer.Option(None, "--platform", metavar="P",
+                                 help="For a site without a site file: its platform template (limits)."),
+    region: str = typer.Option("", "--region", metavar="R", help="For a site without a site file: its region (addresses)."),
 ) -> None:
     """Print N example letters for a site: category, title, body, name, phone, address. Nothing is sent."""
     from bot.letters import BankExhausted, LetterWriter, field_for
 
     if not 1 <= n <= MAX_N:
         raise UserError(f"--n: {n} is out of range (expected 1 to {MAX_N})")
-    target = resolve_site(site, Path(app_state.config.paths.scenarios_dir))
+    target = resolve_site(site, Path(app_state.config.paths.scenarios_dir), platform, region)
     seed = seed if seed is not None else secrets.token_hex(4)
     writer = LetterWriter(seed)
     try:

@@ -38,7 +38,7 @@ def serve(
 ) -> None:
     """Serve every roster site until Ctrl-C, printing each site's URL."""
     from bot.clock import SimClock, SystemClock, local
-    from bot.roster import default_roster_path, load_roster
+    from bot.sandbox.roster import default_roster_path, load_roster
     from bot.sandbox import Sandbox
 
     loaded = load_roster(roster or default_roster_path())

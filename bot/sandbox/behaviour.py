@@ -13,7 +13,7 @@ from enum import Enum
 
 from bot.calendar import WorkCalendar
 from bot.clock import SHANGHAI, local
-from bot.roster import RosterSite
+from bot.sandbox.roster import RosterSite
 
 IN_PROGRESS_AFTER = timedelta(hours=1)   # 待处理 -> 办理中
 ACK_AFTER = timedelta(minutes=3)         # the automatic acknowledgement email

@@ -23,7 +23,7 @@ import jinja2
 
 from bot.calendar import WorkCalendar
 from bot.clock import Clock, utc
-from bot.roster import Roster, RosterSite
+from bot.sandbox.roster import Roster, RosterSite
 from bot.sandbox.behaviour import Behaviour, Timeline, reply_text
 from bot.sandbox.mail import (MailRefused, MailTransport, SentMail, ack_mail, compose,
                               message_id_of, reply_mail)

@@ -121,7 +121,7 @@ class Store:
 
 
 def tracking_code(platform: str, day: datetime | date, n: int) -> str:
-    """The n-th letter of the day on the platform (the width is in bot.roster.CODE_ROOM); a
+    """The n-th letter of the day on the platform (the width is in bot.sandbox.roster.CODE_ROOM); a
     board gives the writer no code at all ("")."""
     if platform == "board":
         return ""

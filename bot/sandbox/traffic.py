@@ -36,7 +36,7 @@ from typing import Iterator
 
 from bot.calendar import WorkCalendar
 from bot.clock import SHANGHAI, local
-from bot.roster import Roster, RosterSite
+from bot.sandbox.roster import Roster, RosterSite
 from bot.sandbox.behaviour import IN_PROGRESS_AFTER, Timeline
 from bot.sandbox.store import SECRET_ALPHABET, ReceivedLetter, Store, parse_code, tracking_code
 

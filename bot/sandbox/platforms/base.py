@@ -12,7 +12,7 @@ from urllib.parse import quote
 import jinja2
 
 from bot.clock import local
-from bot.roster import RosterSite
+from bot.sandbox.roster import RosterSite
 from bot.sandbox.behaviour import Behaviour, Status, Timeline, reply_text
 from bot.sandbox.store import ReceivedLetter, Store
 from bot.sandbox.traffic import TrafficLetter, newest_first

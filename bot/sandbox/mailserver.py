@@ -117,7 +117,7 @@ class Dovecot:
         root = os.geteuid() == 0
         nonroot = "" if root else f"default_internal_group = {grp.getgrgid(self.gid).gr_name}\n"
         no_chroot = "" if root else "  chroot =\n"  # only root can chroot
-        self.config_path.write_text(f"""# written by bot/mail/devserver.py: loopback only, for tests and the demo
+        self.config_path.write_text(f"""# written by bot/sandbox/mailserver.py: loopback only, for tests and the demo
 base_dir = {self.root}/run
 state_dir = {self.root}/state
 log_path = {self.log_path}

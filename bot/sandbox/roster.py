@@ -11,14 +11,14 @@ expected. See docs/sandbox.md for the format.
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
                       PrivateAttr, ValidationError, field_validator, model_validator)
 
-from bot.clock import aware
+from bot.values import ClockTime, Duration, Timestamp, parse_duration  # noqa: F401 (parse_duration: re-exported)
 from bot.config import read_toml
 from bot.errors import ConfigError
 
@@ -35,58 +35,11 @@ MAX_TRAFFIC = 1000          # other citizens' letters a working day, per mailbox
 CODE_ROOM = {"jact": 99_999, "legacy": 999_999, "minimal": 9_999, "igi": 999_999, "hdjlpt": 999_999}
 RESERVED_SLUGS = ("sso",)
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_DURATION_RE = re.compile(r"(\d+)\s*([smhd])")
-_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def default_roster_path() -> Path:
     """The bundled roster: the Baoji city 2024 Q2 check (54 sites)."""
-    return Path(__file__).resolve().parent / "sandbox" / "rosters" / "baoji-2024q2.toml"
-
-
-# -- value parsers (raise ValueError with the expectation; the loader adds file and key) ------
-
-def _parse_time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return aware(value)
-    if isinstance(value, str):
-        try:
-            return aware(datetime.fromisoformat(value.strip()))
-        except ValueError:
-            pass
-    raise ValueError("expected an ISO 8601 date-time such as 2024-04-26T10:00:00+08:00 "
-                     "(naive = Asia/Shanghai)")
-
-
-def _parse_at(value: Any) -> time:
-    if isinstance(value, time):
-        return value
-    if isinstance(value, str):
-        m = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
-        if m and int(m[1]) < 24 and int(m[2]) < 60:
-            return time(int(m[1]), int(m[2]))
-    raise ValueError("expected a time of day HH:MM, e.g. \"14:30\"")
-
-
-def parse_duration(value: Any) -> timedelta:
-    """"30m", "2h", "1d", "1h30m" -> timedelta (positive)."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, str):
-        text = value.strip().lower()
-        parts = _DURATION_RE.findall(text)
-        if parts and _DURATION_RE.sub("", text).strip() == "":
-            delta = timedelta(0)
-            for number, unit in parts:
-                delta += timedelta(**{_UNIT[unit]: int(number)})
-            if delta > timedelta(0):
-                return delta
-    raise ValueError("expected a positive duration such as \"30m\", \"2h\" or \"1d\"")
-
-
-Timestamp = Annotated[datetime, BeforeValidator(_parse_time)]
-ClockTime = Annotated[time, BeforeValidator(_parse_at)]
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+    return Path(__file__).resolve().parent / "rosters" / "baoji-2024q2.toml"
 
 
 def _nonneg(n: int) -> int:

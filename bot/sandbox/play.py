@@ -25,7 +25,7 @@ from bot.letters import LetterWriter
 from bot.login import SessionStore
 from bot.mail.channel import DbStateStore, sync_mail
 from bot.mail.imap import ImapSettings, MailReader, with_retry
-from bot.roster import Roster
+from bot.sandbox.roster import Roster
 from bot.scenario.loader import scenario_for
 from bot.scenario.schema import LoginSpec, SiteRecord
 from bot.store import models as m
