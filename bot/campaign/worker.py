@@ -84,6 +84,7 @@ def flow_variables(letter: m.Letter, target: Target) -> dict:
     w = dict(letter.writer or {})
     w["title"], w["body"], w["category"] = letter.title, letter.body, letter.category
     w["category_value"] = sc.categories.get(letter.category, letter.category)
+    w["phone_last4"] = str(w.get("phone", ""))[-4:]
     return {
         "base_url": target.record.base_url.rstrip("/"),
         "mailbox": letter.mailbox.kind,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from string import Formatter
 
-# {letter.<field>}
-LETTER_FIELDS = ("title", "body", "category", "category_value", "name", "phone", "email", "password")
+# {letter.<field>}; phone_last4: the last four digits of the phone, which many query pages ask
+# for instead of a password (手机号后四位).
+LETTER_FIELDS = ("title", "body", "category", "category_value", "name", "phone", "phone_last4", "email", "password")
 # {site.<field>}
 SITE_FIELDS = ("name", "host_unit")
 # Plain names: {base_url}, {mailbox}, {tracking_code}, {password}
