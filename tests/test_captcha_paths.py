@@ -38,7 +38,7 @@ from bot.vocab import LetterState
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
-SITES = {"jact": "宝鸡市验证码甲局", "legacy": "宝鸡市验证码乙局", "minimal": "宝鸡市验证码丙局"}
+SITES = {"jact": "宝鸡市验证码甲局", "legacy": "宝鸡市验证码乙局", "minimal": "宝鸡市验证码丙局", "igi": "宝鸡市验证码丁局"}
 PLAIN = "宝鸡市无验证码局"
 ROSTER = {
     "campaign": {"name": "captcha", "submit_at": "2024-04-26T10:00:00+08:00", "end_at": "2024-05-10T18:00:00+08:00"},
@@ -103,8 +103,14 @@ def run_campaign_round(sandbox, tmp_path, names, captcha):
     return db
 
 
-@pytest.mark.parametrize("platform", ["jact", "legacy", "minimal"])
-def test_a_wrong_answer_gets_a_new_image_and_the_right_one_sends_exactly_one_letter(sandbox, tmp_path, platform):
+@pytest.mark.parametrize("platform,slow", [("jact", 0), ("legacy", 0), ("minimal", 0), ("igi", 0), ("jact", 1500),
+                                           ("igi", 1500)])
+def test_a_wrong_answer_gets_a_new_image_and_the_right_one_sends_exactly_one_letter(sandbox, tmp_path, platform, slow):
+    """`slow`: the site takes 1.5 s to answer each request: while the second try is on its way
+    (igi posts it by XHR, the page stays), the page still shows the first try's "验证码错误".
+    That stale message must not be taken for the answer to the second try: the site took that
+    one, and the letter would be filled in and sent again."""
+    sandbox.roster.by_name(SITES[platform]).latency_ms = slow
     answerer = WrongFirst()
     db = run_campaign_round(sandbox, tmp_path, {SITES[platform]}, answerer)
     assert answerer.calls == 2

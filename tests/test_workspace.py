@@ -121,7 +121,7 @@ def test_built_in_templates_unless_the_workspace_has_its_own(run_cli, tmp_path):
     (tmp_path / "scenarios" / "sites").mkdir(parents=True)
     (tmp_path / "scenarios" / "sites" / "s.toml").write_text(SITE.format(platform="jact"), encoding="utf-8")
     check = run_cli("config", "check", check=True).stdout
-    assert "built-in: hdjlpt, igi, jact, legacy, minimal" in check and "1 site files" in check
+    assert "built-in: board, hdjlpt, igi, jact, legacy, minimal" in check and "1 site files" in check
 
     # The workspace's jact wins: this copy is version 2, so the site (written for v1) no longer fits.
     own = _jact_copy(tmp_path, version=2)
@@ -129,7 +129,7 @@ def test_built_in_templates_unless_the_workspace_has_its_own(run_cli, tmp_path):
     assert shown["jact"] == {"origin": "workspace", "file": str(own)}
     assert shown["legacy"]["origin"] == "built-in"
     one_line_error(run_cli("config", "check"), "s.toml", "platform_version", "template is v2")
-    assert "workspace: jact; built-in: hdjlpt, igi, legacy, minimal" in \
+    assert "workspace: jact; built-in: board, hdjlpt, igi, legacy, minimal" in \
         run_cli("config", "check", check=False).stdout
 
     # A template only the workspace has is usable by name; an unknown name lists what exists.

@@ -212,6 +212,12 @@ class _Run:
     seen: list["_Event"] = field(default_factory=list)
     since: int = 0
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # Requests in flight (XHR, fetch, the main frame's navigations), with the number of the
+    # step that set them off: a marker on the page is read only once the last step's have
+    # ended, never from the page as it was before a click (a stale "验证码错误" would hide
+    # that the site took the letter).
+    pending: dict = field(default_factory=dict)
+    step_no: int = 0
 
 
 @dataclass(frozen=True)
@@ -315,18 +321,19 @@ class FlowRunner:
         page.set_default_timeout(self.scenario.timeout_ms)
         run = _Run(flow_name, self.scenario.flows[flow_name].steps)
         self._run = run
-        on_dialog, on_response = self._listeners(run)
-        page.on("dialog", on_dialog)
-        page.on("response", on_response)
+        listeners = self._listeners(run, page)
+        for event, fn in listeners.items():
+            page.on(event, fn)
         try:
             return await self._run_steps(page, run, variables, result, dry_run)
         finally:
-            page.remove_listener("dialog", on_dialog)
-            page.remove_listener("response", on_response)
+            for event, fn in listeners.items():
+                page.remove_listener(event, fn)
 
-    def _listeners(self, run: "_Run"):
+    def _listeners(self, run: "_Run", page: Page) -> dict:
         """Dialogs are accepted (as a person clicks OK) and their text kept; the answers to the
-        page's own requests (XHR, fetch, a posted form) are kept with their bodies."""
+        page's own requests (XHR, fetch, a posted form) are kept with their bodies; and the
+        requests a step sets off are followed until they end (see `_settled`)."""
         loop = asyncio.get_running_loop()
 
         def on_dialog(dialog) -> None:
@@ -346,7 +353,20 @@ class FlowRunner:
             if response.request.resource_type in ("xhr", "fetch", "document"):
                 loop.create_task(read(response))
 
-        return on_dialog, on_response
+        def followed(request) -> bool:
+            kind = request.resource_type
+            return kind in ("xhr", "fetch") or (kind == "document" and request.frame == page.main_frame)
+
+        def on_request(request) -> None:
+            if followed(request):
+                run.pending[request] = run.step_no
+
+        def on_end(request) -> None:
+            if run.pending.pop(request, None) is not None:
+                run.arrived.set()
+
+        return {"dialog": on_dialog, "response": on_response, "request": on_request,
+                "requestfinished": on_end, "requestfailed": on_end}
 
     async def _run_steps(self, page: Page, run: "_Run", variables: dict, result: FlowResult,
                          dry_run: bool) -> FlowResult:
@@ -388,6 +408,7 @@ class FlowRunner:
                 await self.before_final_click()
             if isinstance(step, (Goto, Request, Click)):
                 run.since = len(run.seen)        # what this step sets off is what the next expects
+                run.step_no += 1
             marker = await self._timed(page, step, variables, result, run)
             if isinstance(step, Fill) and self.read_back_fills:
                 # Read back where it was filled: a multi-page form (fill, preview, confirm) has
@@ -629,16 +650,19 @@ class FlowRunner:
         deadline = time.monotonic() + timeout / 1000
         try:
             while True:
-                for name, alternatives in markers.items():
-                    hit = None
-                    for marker in alternatives:
-                        hit = await self._shown(marker, selectors.get(marker) if isinstance(marker, str) else None, run)
-                        if hit is not None:
-                            break
-                    if hit is not None:
-                        if name in (Marker.REJECTED, Marker.BLOCKED, Marker.CAPTCHA_WRONG, Marker.FAILED):
-                            result.message = " ".join(hit.split())     # the site's own words are the reason
-                        return name
+                if self._unsettled(run) and time.monotonic() < deadline:
+                    # The page may still show what it showed before the click: wait for the
+                    # answers to what the click set off before believing a marker.
+                    run.arrived.clear()
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(run.arrived.wait(), timeout=max(0.0, deadline - time.monotonic()))
+                    continue
+                found = await self._first_marker(list(markers.items()), selectors, run)
+                if found is not None:
+                    name, hit = found
+                    if name in (Marker.REJECTED, Marker.BLOCKED, Marker.CAPTCHA_WRONG, Marker.FAILED):
+                        result.message = " ".join(hit.split())     # the site's own words are the reason
+                    return name
                 left = deadline - time.monotonic()
                 if left <= 0 or (in_page is not None and in_page.done() and in_page.exception() is not None):
                     raise StepFailed(label, f"none of the expected markers appeared ({', '.join(step.outcomes)}) "
@@ -657,6 +681,33 @@ class FlowRunner:
             if in_page is not None:
                 with contextlib.suppress(BaseException):
                     await in_page
+
+    async def _first_marker(self, markers: list, selectors: dict, run: "_Run") -> tuple | None:
+        """(name, text) of the first marker, in the order written, that the page shows. The page
+        changes while it is looked at (a script inserts "1005 验证码错误" between two looks): a
+        marker found after others were looked for sends the look back over those, so the
+        narrower marker written first wins, as it would on a page that stood still."""
+        for i, (name, alternatives) in enumerate(markers):
+            hit = await self._any_shown(alternatives, selectors, run)
+            if hit is not None:
+                for earlier, alts in markers[:i]:
+                    again = await self._any_shown(alts, selectors, run)
+                    if again is not None:
+                        return earlier, again
+                return name, hit
+        return None
+
+    async def _any_shown(self, alternatives: list, selectors: dict, run: "_Run") -> str | None:
+        for marker in alternatives:
+            hit = await self._shown(marker, selectors.get(marker) if isinstance(marker, str) else None, run)
+            if hit is not None:
+                return hit
+        return None
+
+    @staticmethod
+    def _unsettled(run: "_Run") -> bool:
+        """Requests the last navigating step (a click, a goto) set off are still in flight."""
+        return any(n >= run.step_no for n in run.pending.values())
 
     async def _shown(self, marker, locator, run: "_Run") -> str | None:
         """The marker's text when the page, a dialog or a request's answer shows it, else None."""

@@ -300,7 +300,7 @@ class CampaignWorker:
             letter.failure = error
             if clicked:
                 letter.failure_kind = FlowOutcome.UNCERTAIN
-                letter.next_poll_at = at + UNCERTAIN_FIRST_LOOK
+                letter.next_poll_at = self._first_look(letter, at)
                 transition(s, letter, LetterState.SUBMIT_UNCERTAIN, at,
                            f"after the final click: {error} (never resubmitted)")
             else:
@@ -336,7 +336,7 @@ class CampaignWorker:
                 transition(s, letter, LetterState.SUBMITTED, at, f"{code}{captcha_note}", evidence)
             elif result.outcome == FlowOutcome.UNCERTAIN:
                 letter.failure, letter.failure_kind = result.message, FlowOutcome.UNCERTAIN
-                letter.next_poll_at = at + UNCERTAIN_FIRST_LOOK      # look for it on the public list
+                letter.next_poll_at = self._first_look(letter, at)
                 transition(s, letter, LetterState.SUBMIT_UNCERTAIN, at,
                            f"after the final click: {result.message} (at {result.failed_step}; never resubmitted)",
                            evidence)
@@ -358,6 +358,12 @@ class CampaignWorker:
             s.commit()
             self.on_event("submit", letter)
             return letter.state
+
+    def _first_look(self, letter: m.Letter, at: datetime) -> datetime | None:
+        """When to look for a letter that may have gone: on the public list, if the site has one
+        (else straight to the inspector, `inspect pending`)."""
+        target = self.targets.get(letter.mailbox.site_id)
+        return at + UNCERTAIN_FIRST_LOOK if target is not None and "list" in target.scenario.flows else None
 
     async def _look_for(self, letter_id: int, target: Target, variables: dict) -> str:
         """A letter whose submission was interrupted: is it on the site's public list (by its
