@@ -21,7 +21,6 @@ from html import escape as html_escape
 from urllib.parse import urlencode
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol
 
@@ -29,10 +28,10 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from bot.browser import lists
 from bot.browser.launch import launch_options
 from bot.scenario.schema import (Captcha, Check, Click, DialogMarker, Expect, Extract, Fill, Goto, Request,
                                  Scan, Scenario, Select, WaitFor)
-from bot.scenario.times import after, before, parse_time
 from bot.vocab import FlowOutcome, Marker
 
 
@@ -218,22 +217,6 @@ class _Run:
     # that the site took the letter).
     pending: dict = field(default_factory=dict)
     step_no: int = 0
-
-
-@dataclass(frozen=True)
-class _ListPage:
-    """What one numbered page of a list said about the letter (bot.browser.engine._scan_by_number)."""
-
-    n: int
-    found: bool
-    rows: int
-    older: str | None       # the first row surely sent before the letter, as shown
-    all_newer: bool         # every row surely sent after it
-    last: bool              # no rows, or the list's last page
-
-
-class _PagesSpent(Exception):
-    """`max_pages` page loads made without settling where the letter would be."""
 
 
 @dataclass(frozen=True)
@@ -742,103 +725,41 @@ class FlowRunner:
         return None
 
     async def _scan(self, page: Page, step: Scan, variables, result: FlowResult, timeout: int, label: str):
-        """A list read page by page until the letter's row, a row older than the letter, the end
-        of the list, or `max_pages` (see `Scan`). Says what it read in `result.message`."""
+        """A list read back to the letter (bot.browser.lists): found, proven absent, or not
+        covered. Says what it read in `result.message`."""
         since = variables.get("since")
-        if step.page_url and since is not None:
-            return await self._scan_by_number(page, step, variables, result, timeout, label, since)
         formats = self.scenario.time_formats.row_time
-        for page_no in range(1, step.max_pages + 1):
-            await self._list_ready(page, step, variables, timeout, label)
-            if await page.locator(self._sel(step.match, variables)).count():
-                result.message = f"found on page {page_no}"
-                return FlowOutcome.FOUND
-            texts = await page.locator(self._sel(step.rows, variables)).locator(
-                self._sel(step.row_time, variables)).all_text_contents()
-            older = [t for t in texts if since is not None and before(parse_time(t, formats), since)]
-            if older:
-                result.message = (f"not on the {page_no} page(s) read back to a row of {' '.join(older[0].split())}, "
-                                  "older than the letter")
-                return FlowOutcome.NOT_FOUND
-            if not await self._next_page(page, step, variables, page_no, timeout, label):
-                result.message = f"not on the {page_no} page(s) of the list, read to its end"
-                return FlowOutcome.NOT_FOUND
-        result.message = (f"not on the first {step.max_pages} page(s), all newer than the letter: "
-                          "the list was not read back to it")
-        return FlowOutcome.NOT_COVERED
-
-    async def _scan_by_number(self, page: Page, step: Scan, variables, result: FlowResult, timeout: int,
-                              label: str, since: datetime):
-        """A list whose pages are numbered (`page_url`), newest first: the page where rows older
-        than the letter begin is found by doubling then halving the page number, and the letter,
-        if the list has it, sits just before them. A few page loads for a list of hundreds of
-        pages; `max_pages` bounds the loads."""
-        formats = self.scenario.time_formats.row_time
-        looked: dict[int, _ListPage] = {}
         current = [1]           # the page shown now: the flow's own goto showed the first
 
-        async def look(n: int) -> _ListPage:
-            if n in looked:
-                return looked[n]
-            if len(looked) >= step.max_pages:
-                raise _PagesSpent()
+        async def read(n: int) -> lists.ListPage:
             if n != current[0]:
                 await self._goto_page(page, render(step.page_url, {**variables, "page": n}), timeout, label)
                 current[0] = n
             await self._list_ready(page, step, variables, timeout, label)
             texts = await page.locator(self._sel(step.rows, variables)).locator(
                 self._sel(step.row_time, variables)).all_text_contents()
-            times = [parse_time(t, formats) for t in texts]
-            looked[n] = _ListPage(
-                n=n, found=await page.locator(self._sel(step.match, variables)).count() > 0, rows=len(texts),
-                older=next((" ".join(t.split()) for t, v in zip(texts, times) if before(v, since)), None),
-                all_newer=bool(times) and all(after(v, since) for v in times),
-                last=not texts or bool(step.last_page and await page.locator(self._sel(step.last_page, variables)).count()))
-            return looked[n]
+            found = await page.locator(self._sel(step.match, variables)).count() > 0
+            last = bool(step.last_page and await page.locator(self._sel(step.last_page, variables)).count())
+            if not step.page_url and not last:
+                last = not await self._has_next(page, step, variables)
+            return lists.read_rows(n, found, texts, formats, since, last) if since is not None else \
+                lists.ListPage(n, found, len(texts), None, False, last or not texts)
 
-        async def found(p: _ListPage):
-            if current[0] != p.n:        # the later steps read the row on its page
-                await self._goto_page(page, render(step.page_url, {**variables, "page": p.n}), timeout, label)
-                await self._list_ready(page, step, variables, timeout, label)
-            result.message = f"found on page {p.n} ({len(looked)} page(s) read)"
-            return FlowOutcome.FOUND
+        async def advance(n: int) -> bool:
+            moved = await self._next_page(page, step, variables, n, timeout, label)
+            current[0] = n + 1
+            return moved
 
-        def ends(p: _ListPage) -> bool:
-            return p.older is not None or p.last
+        if step.page_url and since is not None:
+            outcome, result.message, at = await lists.by_number(read, step.max_pages)
+        else:
+            outcome, result.message, at = await lists.in_order(read, advance, step.max_pages)
+        if at is not None and at != current[0]:          # the later steps read the row on its page
+            await read(at)
+        return outcome
 
-        try:
-            lo, hi = 0, 1
-            while True:                  # double: a page where older rows begin, or the end
-                p = await look(hi)
-                if p.found:
-                    return await found(p)
-                if ends(p):
-                    break
-                lo, hi = hi, hi * 2
-            while hi - lo > 1:           # halve: the first such page
-                mid = (lo + hi) // 2
-                p = await look(mid)
-                if p.found:
-                    return await found(p)
-                lo, hi = (lo, mid) if ends(p) else (mid, hi)
-            # The letter, if listed, is just before the first older row: on that page, or further
-            # back while a page may still hold rows of its time (a list showing dates only).
-            n = hi
-            while n >= 1:
-                p = await look(n)
-                if p.found:
-                    return await found(p)
-                if n < hi and p.all_newer:
-                    break
-                n -= 1
-        except _PagesSpent:
-            result.message = (f"not on the {len(looked)} page(s) read, which did not reach back to the letter "
-                              f"(max_pages {step.max_pages})")
-            return FlowOutcome.NOT_COVERED
-        edge = looked[hi]
-        result.message = (f"not on the list: read {len(looked)} page(s) back to "
-                          + (f"a row of {edge.older}, older than the letter" if edge.older else "its end"))
-        return FlowOutcome.NOT_FOUND
+    async def _has_next(self, page: Page, step: Scan, variables) -> bool:
+        return bool(step.next) and await page.locator(self._sel(step.next, variables)).count() > 0
 
     async def _goto_page(self, page: Page, url: str, timeout: int, label: str) -> None:
         response = await page.goto(url, timeout=timeout, wait_until="domcontentloaded")
