@@ -255,20 +255,29 @@ def test_every_letter_has_its_lifecycle_events(campaign):
             assert states[-1] == letter.state
 
 
-def test_every_observation_has_html_and_screenshot_evidence(campaign):
+def test_every_observation_keeps_its_page_and_a_picture_of_every_change(campaign):
+    """Polls read the query page without a browser (http = true): each keeps the page's HTML; a
+    picture is rendered from it whenever what the poll saw differs from the poll before, so
+    every change (a status, a reply, a disappearance) has its screenshot."""
+    pictures = 0
     with campaign.db.session() as s:
-        observations = s.scalars(select(m.Observation)).all()
+        observations = s.scalars(select(m.Observation).order_by(m.Observation.letter_id, m.Observation.id)).all()
         assert len(observations) >= 30
         assert campaign.result.polls == len(observations)
+        previous: dict[int, tuple] = {}
         for o in observations:
             assert o.channel == "site_query"
             assert o.outcome in ("found", "not_found"), (o.outcome, o.detail)
-            assert o.html_id is not None and o.screenshot_id is not None
-            html, shot = s.get(m.EvidenceFile, o.html_id), s.get(m.EvidenceFile, o.screenshot_id)
-            assert (html.kind, shot.kind) == ("html", "screenshot")
-            for f in (html, shot):
-                path = campaign.evidence_dir / f.path
-                assert path.is_file() and path.stat().st_size == f.size
+            html = s.get(m.EvidenceFile, o.html_id)
+            assert html.kind == "html" and (campaign.evidence_dir / html.path).stat().st_size == html.size
+            seen = (o.outcome, o.site_status, o.reply_text, o.displayed_raw)
+            if previous.get(o.letter_id) != seen:
+                assert o.screenshot_id is not None, (o.letter_id, seen)
+                shot = s.get(m.EvidenceFile, o.screenshot_id)
+                assert shot.kind == "screenshot" and (campaign.evidence_dir / shot.path).is_file()
+                pictures += 1
+            previous[o.letter_id] = seen
+    assert 0 < pictures < len(observations)          # rendered for changes, not for every poll
 
 
 # -- running it again ------------------------------------------------------------------------------

@@ -137,15 +137,21 @@ class Browser:
         self.user_agent: str | None = None
 
     async def __aenter__(self) -> "Browser":
+        from bot.browser.plain import PlainHttp
+
         self._pw = await async_playwright().start()
         self._browser = await self._pw.chromium.launch(**self._launch)
         probe = await self._browser.new_page()
         # A citizen's browser does not announce itself as headless.
         self.user_agent = (await probe.evaluate("navigator.userAgent")).replace("HeadlessChrome", "Chrome")
         await probe.context.close()
+        # Read-only flows that need no browser share one plain HTTP pool, as the same citizen.
+        self.plain = PlainHttp(self.user_agent)
         return self
 
     async def __aexit__(self, *exc) -> None:
+        if getattr(self, "plain", None) is not None:
+            await self.plain.aclose()
         for ctx, _page in self._idle:
             await ctx.close()
         self._idle.clear()
@@ -230,6 +236,29 @@ class _Event:
 # Outcomes after which the page has nothing more to read.
 _STOPS = (FlowOutcome.REJECTED, FlowOutcome.NOT_FOUND, FlowOutcome.NOT_COVERED, FlowOutcome.BLOCKED,
           FlowOutcome.UNCERTAIN, FlowOutcome.FAILED)
+
+
+def outcome_of(flow: str, marker: "Marker | FlowOutcome", step, result: FlowResult) -> FlowOutcome:
+    """What a marker means for this flow. In a list flow, a `not_found` marker proves the
+    letter absent only on the site's own search for it; after the final click, the site's
+    error page does not say whether the letter was taken."""
+    if isinstance(marker, FlowOutcome):           # a scan decides for itself
+        return marker
+    if marker == Marker.NOT_FOUND and flow == "list" and not getattr(step, "site_search", False):
+        result.message = "the list page does not show the letter, and nothing says it reached back to it"
+        return FlowOutcome.NOT_COVERED
+    if marker == Marker.FAILED and result.final_clicked:
+        return FlowOutcome.UNCERTAIN
+    return FlowOutcome(marker.value)
+
+
+def refuse_page(sc: Scenario, title: str, text: str, label: str) -> None:
+    """A page that is not the site's answer: a server's error page (may pass), a firewall's or
+    a challenge's (recorded as blocked, never as "no reply")."""
+    if _SERVER_ERROR.match(title):
+        raise StepFailed(label, f"the site answered with an error page ({title.strip()!r})", transient=True)
+    if any(t in title for t in sc.blocked_titles) or any(p in text for p in sc.blocked_phrases):
+        raise Blocked(label, f"a firewall or challenge page answered (title {title!r})")
 
 
 def _label(flow: str, i: int, step) -> str:
@@ -362,8 +391,11 @@ class FlowRunner:
         except NeedsInspector as e:
             result.outcome, result.message, result.failed_step = FlowOutcome.NEEDS_INSPECTOR, str(e), run.label
         except StepFailed as e:
+            # Whatever an earlier marker said (a preview's "success"), the flow did not get through.
+            result.outcome = FlowOutcome.FAILED
             result.message, result.failed_step, result.transient = e.reason, e.step, e.transient
         except (PlaywrightTimeout, PlaywrightError, asyncio.TimeoutError) as e:
+            result.outcome = FlowOutcome.FAILED
             result.message, result.failed_step = _first_line(str(e)) + self._what(run.step, variables), run.label
             # A page that did not come (net::ERR_..., a navigation timeout) may come next time.
             result.transient = "net::ERR_" in result.message or isinstance(run.step, (Goto, Request))
@@ -459,20 +491,7 @@ class FlowRunner:
         result.values.clear()
         run.captcha_at, run.i = None, 0
 
-    @staticmethod
-    def _outcome(flow: str, marker: "Marker | FlowOutcome", step, result: FlowResult) -> FlowOutcome:
-        """What a marker means for this flow. In a list flow, a `not_found` marker proves the
-        letter absent only on the site's own search for it; after the final click, the site's
-        error page does not say whether the letter was taken."""
-        if isinstance(marker, FlowOutcome):           # a scan decides for itself
-            return marker
-        if marker == Marker.NOT_FOUND and flow == "list" and not getattr(step, "site_search", False):
-            result.message = "the list page does not show the letter, and nothing says it reached back to it"
-            return FlowOutcome.NOT_COVERED
-        if marker == Marker.FAILED and result.final_clicked:
-            return FlowOutcome.UNCERTAIN
-        return FlowOutcome(marker.value)
-
+    _outcome = staticmethod(lambda flow, marker, step, result: outcome_of(flow, marker, step, result))
 
     async def _diagnose(self, page: Page, label: str) -> None:
         """After a navigation: is this a firewall/challenge page, or the login page?"""
@@ -481,13 +500,9 @@ class FlowRunner:
                 "() => [document.title || '', (document.body && document.body.innerText || '').slice(0, 4000)]")
         except PlaywrightError:
             return      # still navigating (a click that submits): the next step will wait
-        sc = self.scenario
         if page.url.startswith("chrome-error://"):
             raise StepFailed(label, "the site sent no answer (connection closed or refused)", transient=True)
-        if _SERVER_ERROR.match(title):
-            raise StepFailed(label, f"the site answered with an error page ({title.strip()!r})", transient=True)
-        if any(t in title for t in sc.blocked_titles) or any(p in text for p in sc.blocked_phrases):
-            raise Blocked(label, f"a firewall or challenge page answered (title {title!r})")
+        refuse_page(self.scenario, title, text, label)
         if self.login_marker and await page.locator(self.login_marker).count():
             raise NeedsInspector("the site shows its login page: the saved session is missing or expired"
                                  + (f"; {self.login_hint}" if self.login_hint else ""))

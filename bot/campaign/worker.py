@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 
 from bot.browser.captcha import site_answerer
 from bot.browser.engine import Browser, CaptchaAnswerer, FlowResult, FlowRunner
+from bot.browser.plain import PlainRunner
 from bot.login import SessionStore
 from bot.calendar import WorkCalendar
 from bot.campaign.lifecycle import Lifecycle, PollPolicy, claim_time, transition
@@ -74,6 +75,18 @@ class Target:
     proxy: "Callable[[], dict] | None" = None
 
 
+def _signature(result: FlowResult) -> tuple:
+    """What a look saw, for telling whether a look saw anything new."""
+    v = result.values
+    outcome = str(result.outcome) if result.outcome in (FlowOutcome.FOUND, FlowOutcome.NOT_FOUND,
+                                                        FlowOutcome.NOT_COVERED, FlowOutcome.BLOCKED) else "error"
+    return (outcome, v.get("status") or None, v.get("reply_text"), v.get("reply_time"))
+
+
+def _signature_of(o: m.Observation) -> tuple:
+    return (str(o.outcome), o.site_status or None, o.reply_text, o.displayed_raw)
+
+
 def flow_variables(letter: m.Letter, target: Target) -> dict:
     """What a flow's templates can use (bot.scenario.variables): {base_url}, {mailbox},
     {letter.title}, {password}, ... and, for the engine, `since`: when the letter was sent (or,
@@ -103,7 +116,7 @@ class CampaignWorker:
                  captcha: CaptchaAnswerer | None = None, poll: PollPolicy | None = None,
                  on_event: Callable[[str, m.Letter], None] | None = None,
                  sessions: SessionStore | None = None, identity_name: str = "",
-                 in_flight: set[int] | None = None):
+                 in_flight: set[int] | None = None, http_polls: bool = True):
         self.db, self.clock, self.browser, self.evidence = db, clock, browser, evidence
         # Saved logins for sites behind a unified login, used as the inspector `identity_name`.
         self.sessions = sessions
@@ -118,6 +131,8 @@ class CampaignWorker:
         # Letters this process is submitting right now: their claims are alive whatever their
         # lease says (a daemon shares one set between its workers, see bot.daemon).
         self.in_flight: set[int] = in_flight if in_flight is not None else set()
+        # Read-only flows the template allows to (`http = true`) go without a browser.
+        self.http_polls = http_polls
 
     # -- planning ----------------------------------------------------------------------
     def plan(self, campaign: m.Campaign, writer: LetterWriter,
@@ -378,9 +393,7 @@ class CampaignWorker:
                            "look on (nor a code to query): left for the inspector (never resubmitted)")
                 s.commit()
                 return letter.state
-        runner = FlowRunner(target.scenario, self.evidence, site_name=target.record.name)
-        async with self.browser.page(fresh=False, proxy=target.proxy() if target.proxy else None) as page:
-            result = await runner.run(page, "list", variables)
+        result = await self._look(target, "list", variables, previous=None)
         at = self.clock.now()
         with self.db.session() as s:
             letter = s.get(m.Letter, letter_id)
@@ -446,10 +459,15 @@ class CampaignWorker:
             target = self.targets[letter.mailbox.site_id]
             variables = flow_variables(letter, target)
             flow, channel = watch_flow(letter, target.scenario)
-        runner = FlowRunner(target.scenario, self.evidence, site_name=target.record.name)
-        async with self.browser.page(fresh=False, proxy=target.proxy() if target.proxy else None) as page:
-            result = await runner.run(page, flow, variables)
+            previous = next((_signature_of(o) for o in reversed(letter.observations) if o.channel == channel), None)
+        result = await self._look(target, flow, variables, previous)
         at = self.clock.now()
+        with self.db.session() as s:
+            letter = s.get(m.Letter, letter_id)
+            before = letter.state
+            if before != self._verdict_state(s, letter, result, target, channel, at):
+                # The look changes the letter's state: its evidence keeps a picture of the page.
+                await self._picture(result)
         with self.db.session() as s:
             letter = s.get(m.Letter, letter_id)
             evidence = self._keep(s, letter_id, result)
@@ -462,6 +480,55 @@ class CampaignWorker:
                 self.on_event(flag, letter)         # a doubt is said in the log, as it happens
             self.on_event("poll", letter)
             return letter.state
+
+    async def _look(self, target: Target, flow: str, variables: dict, previous: tuple | None) -> FlowResult:
+        """One read-only flow: without a browser where the template allows it (`http = true`),
+        else in a warm browser context. The plain path keeps the page's HTML, and a screenshot of
+        it is rendered only when what the look saw differs from the look before (the picture of
+        an unchanged page would only repeat it)."""
+        proxy = target.proxy() if target.proxy else None
+        rec = target.record
+        if self.http_polls and target.scenario.flows[flow].http:
+            runner = PlainRunner(target.scenario, self.evidence, self.browser.plain, site_name=rec.name,
+                                 login_marker=rec.login.marker if rec.login else None)
+            result = await runner.run(flow, variables, storage_state=self.login_state(target), proxy=proxy)
+            await self._picture(result, render=_signature(result) != previous)
+            return result
+        runner = FlowRunner(target.scenario, self.evidence, site_name=rec.name)
+        async with self.browser.page(fresh=False, proxy=proxy) as page:
+            return await runner.run(page, flow, variables)
+
+    def _verdict_state(self, s, letter: m.Letter, result: FlowResult, target: Target, channel: Channel,
+                       at: datetime) -> LetterState:
+        """The state the letter would take with this look, worked out in a session that is then
+        thrown away (nothing of it is stored)."""
+        if any(e.kind == "screenshot" for e in result.evidence):
+            return letter.state                 # the picture is there already: no need to know
+        obs = self._observation(letter.id, channel, at, result, target.scenario, [])
+        s.add(obs)
+        s.flush()
+        s.refresh(letter, ["observations"])
+        self.lifecycle.apply(s, letter, at, [], poll_done=obs.replied and not obs.detail.get("ack"))
+        state = letter.state
+        s.rollback()
+        return state
+
+    async def _picture(self, result: FlowResult, render: bool = True) -> None:
+        """A screenshot of the HTML a plain look kept, rendered in a warm browser page (`render`),
+        or the one this very HTML already has."""
+        html = next((e for e in result.evidence if e.kind == "html"), None)
+        if html is None or any(e.kind == "screenshot" for e in result.evidence):
+            return
+        shot = self.evidence.screenshot_for(html.sha256)
+        if shot is None and not render:
+            return
+        if shot is None:
+            async with self.browser.page(fresh=False) as page:
+                await page.set_content(self.evidence.path(html.path).read_text(encoding="utf-8"),
+                                       wait_until="domcontentloaded")
+                shot = self.evidence.save("screenshot", html.step, await page.screenshot(full_page=True), "png")
+            self.evidence.remember_screenshot(html.sha256, shot)
+        result.evidence.append(shot)
 
     @staticmethod
     def _observation(letter_id: int, channel: Channel, at: datetime, result: FlowResult, sc: Scenario,

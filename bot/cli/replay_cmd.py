@@ -100,13 +100,13 @@ async def _replay(record, scenario, kind, path, headed, slow_mo, trace, submit, 
     from bot.login import SessionStore
     from bot.browser.engine import Browser
     from bot.campaign.worker import CampaignWorker, Target, flow_variables
-    from bot.clock import SystemClock, local
+    from bot.clock import local
     from bot.letters import LetterWriter
     from bot.store import models as m
     from bot.store.evidence import EvidenceStore
 
     config = app_state.config
-    clock = SystemClock()
+    clock = app_state.clock       # $MAILBOX_BOT_CLOCK: the same clock as a sandbox played at speed
     # Headed: the inspector types the captcha into the page; else at the terminal.
     captcha = HeadedCaptcha() if headed else TerminalCaptcha(out / "captcha")
     sessions = SessionStore(config.paths.sessions_dir)

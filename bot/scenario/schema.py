@@ -9,6 +9,7 @@ missing field fails at load time with the file, the key and the reason.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal, Union
 
@@ -227,6 +228,11 @@ Step = Annotated[Union[Goto, Request, Fill, Select, Check, Click, WaitFor, Captc
 
 class Flow(_Strict):
     steps: list[Step] = Field(min_length=1)
+    # The flow's pages are server-rendered: it may run without a browser, with a plain HTTP
+    # client and an HTML parser (bot.browser.plain), much cheaper for a poll. Only reading steps
+    # (goto, request, extract, expect with page markers, scan by link or page number), and
+    # selectors that need no browser (CSS, :has(), :text-is(), :has-text()).
+    http: bool = False
 
 
 class Limits(_Strict):
@@ -307,7 +313,33 @@ class Scenario(_Strict):
                         raise ValueError(f"flows.{flow_name}.steps[{i}].site_search: no earlier goto or request "
                                          "of this flow sends {letter.title} or {tracking_code} to the site")
             self._check_variables(flow_name, flow)
+            if flow.http:
+                self._check_plain(flow_name, flow)
         return self
+
+    def _check_plain(self, flow_name: str, flow: "Flow") -> None:
+        """An `http = true` flow must be readable without a browser: refused at load otherwise."""
+        from bot.browser.selectors import check
+
+        for i, step in enumerate(flow.steps):
+            where = f"flows.{flow_name}.steps[{i}]"
+            if not isinstance(step, (Goto, Request, Extract, Expect, Scan)):
+                raise ValueError(f"{where}: a {step.op} step needs a browser; a flow with http = true only reads "
+                                 "(goto, request, extract, expect, scan)")
+            if isinstance(step, Scan) and not step.page_url and not step.next:
+                raise ValueError(f"{where}: with http = true a scan goes on by page_url or a next link")
+            for key, text in _templates(step):
+                if not (key in _SELECTOR_KEYS or key.startswith("outcomes.")):
+                    continue
+                if text.startswith("@"):
+                    text = self.selectors.get(text[1:], "")
+                try:
+                    check(_PLACEHOLDER.sub("x", text))
+                except ValueError as e:
+                    raise ValueError(f"{where}.{key}: {e}") from None
+            if isinstance(step, Expect) and any(not isinstance(x, str) for m in step.outcomes.values()
+                                                for x in (m if isinstance(m, list) else [m])):
+                raise ValueError(f"{where}: dialogs and request answers need a browser (http = true)")
 
     def _check_variables(self, flow_name: str, flow: "Flow") -> None:
         """Every `{...}` of every step names a variable the engine provides (a misspelled one
@@ -322,6 +354,10 @@ class Scenario(_Strict):
 
     def selector(self, ref: str) -> str:
         return self.selectors[ref[1:]] if ref.startswith("@") else ref
+
+
+# A template's `{...}` fields, filled with a harmless word to check a selector's syntax.
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 
 def _templates(step) -> list[tuple[str, str]]:
