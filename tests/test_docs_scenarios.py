@@ -223,3 +223,59 @@ def test_the_worked_example_sends_one_letter_and_reads_its_reply(doc, run_cli, t
             ("replied", 1, True, False)
         assert datetime.fromisoformat(row["replied_at"]) == reply_at
         assert len(sb.received()) == 1
+
+
+class _WrongThenRight:
+    """Stands in for the person at the terminal: a wrong answer first, then the picture's digits
+    (read from the sandbox, as a test may)."""
+
+    label = "test"
+
+    def __init__(self, sb):
+        self.sb, self.page, self.asked = sb, None, 0
+
+    async def answer(self, image: bytes, site: str) -> str:
+        self.asked += 1
+        digits = self.sb.captcha_answer(await self.page.locator("#yzmKey").get_attribute("value"))
+        if self.asked == 1:
+            return "0000" if digits != "0000" else "1111"
+        return digits
+
+
+def test_the_example_template_answers_a_captcha_again_and_finds_its_letter_on_a_busy_list(
+        doc, loop, engine_browser, evidence):
+    """The same template on a site of the family that checks its captcha and has other citizens
+    writing: a wrong answer, then the right one; the letter found on a later page of the list, and
+    a letter the list does not have proven absent."""
+    from conftest import letter_variables, run_flow
+
+    from bot.sandbox import Sandbox
+    from bot.sandbox.roster import roster_from_dict
+
+    blocks = example_blocks(doc)
+    sc = schema.Scenario.model_validate(tomllib.loads(blocks["platform"]))
+    data = tomllib.loads(blocks["roster"])
+    data["site"][0].update(captcha=True, traffic=30)
+    sent_at = datetime(2024, 4, 26, 9, 0, tzinfo=SHANGHAI)
+    clock = SimClock(sent_at)
+    fields = {"title": "关于住房公积金贷款额度的咨询", "body": "您好，请问本市住房公积金贷款的最高额度是多少？谢谢！",
+              "category": "咨询", "name": "张三", "phone": "13912345678", "email": ""}
+    with Sandbox(roster_from_dict(data), clock) as sb:
+        name = sb.roster.site[0].name
+        base = sb.base_url(name)
+        answerer = _WrongThenRight(sb)
+        result = run_flow(loop, engine_browser, evidence, sc, "submit", letter_variables(sc, base, "leader", name, fields),
+                          site_name=name, answerer=answerer)
+        assert result.outcome == "success" and answerer.asked == 2
+        (letter,) = sb.received()
+        assert result.values == {"password": "5678", "tracking_code": letter.tracking_code}
+
+        clock.set(datetime(2024, 4, 29, 16, 0, tzinfo=SHANGHAI))           # replied on the 28th (调休)
+        variables = {**letter_variables(sc, base, "leader", name, fields), "since": sent_at}
+        found = run_flow(loop, engine_browser, evidence, sc, "list", variables, site_name=name, answerer=None)
+        assert found.outcome == "found" and not found.message.startswith("found on page 1 ")
+        assert found.values == {"tracking_code": letter.tracking_code, "status": "已回复", "reply_time": "2024年04月28日"}
+
+        variables["letter"].title = "一封列表上没有的来信的标题"
+        missing = run_flow(loop, engine_browser, evidence, sc, "list", variables, site_name=name, answerer=None)
+        assert missing.outcome == "not_found" and "older than the letter" in missing.message
