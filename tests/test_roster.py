@@ -176,6 +176,18 @@ def test_traffic_must_leave_room_in_the_platforms_daily_codes(tmp_path):
     load_roster(write(tmp_path, VALID + sites.replace("traffic = 1000", "traffic = 800")))
 
 
+def test_the_two_step_confirm_platform_has_an_email_field_and_9999_codes_a_day(tmp_path):
+    """`confirm` (a form, its preview, then 确认提交): email answers and acknowledgements may go to
+    the address its form asks for; its 信件编号 numbers 9999 letters a day, like minimal's."""
+    site = ('\n[[site]]\nname = "丙局{i}"\ngroup = "g"\nplatform = "confirm"\nmailboxes = ["leader", "mayor"]\n'
+            'reply = {{ workdays = 1, channel = "both" }}\nack = true\ndrift = "email"\ntraffic = {n}\n')
+    r = load_roster(write(tmp_path, VALID + site.format(i=1, n=1000)))
+    assert (r.site[2].platform, r.site[2].reply.channel, r.site[2].ack) == ("confirm", "both", True)
+    many = VALID + "".join(site.format(i=i, n=1000) for i in range(1, 4))
+    with pytest.raises(ConfigError, match=r"key 'site\[5\]\.traffic'.*the confirm sites' traffic adds up to 6000"):
+        load_roster(write(tmp_path, many))
+
+
 def test_bundled_roster_has_no_traffic(baoji):
     """Its demo figures were set without other citizens' letters."""
     assert all(s.traffic == 0 for s in baoji.site)

@@ -22,8 +22,8 @@ from bot.values import ClockTime, Duration, Timestamp, parse_duration  # noqa: F
 from bot.config import read_toml
 from bot.errors import ConfigError
 
-PLATFORMS = ("jact", "legacy", "minimal", "igi", "hdjlpt", "board")
-EMAIL_PLATFORMS = ("jact", "minimal", "igi", "hdjlpt")   # the forms with an email field (legacy, board have none)
+PLATFORMS = ("jact", "legacy", "minimal", "igi", "hdjlpt", "board", "confirm")
+EMAIL_PLATFORMS = ("jact", "minimal", "igi", "hdjlpt", "confirm")   # the forms with an email field (legacy, board have none)
 DRIFT_ROLES = ("title", "body", "name", "phone", "email")
 BOARD_DRIFT_ROLES = ("body", "name", "phone")            # the board's form has no title or email
 MAILBOXES = ("leader", "mayor", "board")
@@ -32,7 +32,8 @@ MAX_TRAFFIC = 1000          # other citizens' letters a working day, per mailbox
 # The daily letter numbers each platform's tracking code has room for (docs/sandbox.md); the
 # other citizens' letters of all its sites share them with the test letters. A board hands out
 # no code at all.
-CODE_ROOM = {"jact": 99_999, "legacy": 999_999, "minimal": 9_999, "igi": 999_999, "hdjlpt": 999_999}
+CODE_ROOM = {"jact": 99_999, "legacy": 999_999, "minimal": 9_999, "igi": 999_999, "hdjlpt": 999_999,
+             "confirm": 9_999}
 RESERVED_SLUGS = ("sso",)
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 

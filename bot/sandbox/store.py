@@ -30,7 +30,7 @@ MAX_CAPTCHAS = 20_000
 class ReceivedLetter:
     site: str            # site name, as in the roster
     slug: str
-    platform: str        # jact | legacy | minimal | igi | hdjlpt | board
+    platform: str        # jact | legacy | minimal | igi | hdjlpt | board | confirm
     mailbox: str         # leader | mayor | board
     title: str           # "" on a board (its form has none)
     body: str
@@ -38,10 +38,10 @@ class ReceivedLetter:
     phone: str
     email: str           # "" where the platform has no e-mail field (legacy, board)
     tracking_code: str   # 办件编号 / 受理编号 / 信件编号; "" on a board (it gives none)
-    secret: str          # 查询码 (jact) / 查询密码 chosen by the writer (legacy) / "" (minimal)
+    secret: str          # 查询码 (jact) / 查询密码 chosen by the writer (legacy) / "" (minimal, confirm)
     kind: str            # 信件类型 ("" where the platform has none)
     target: str          # 提交对象 (jact only)
-    public: bool         # 是否公开 (jact, igi, hdjlpt; legacy and minimal publish nothing)
+    public: bool         # 是否公开 (jact, igi, hdjlpt, confirm; legacy and minimal publish nothing)
     received_at: datetime
 
 
@@ -133,6 +133,8 @@ def tracking_code(platform: str, day: datetime | date, n: int) -> str:
         return f"{day:%Y%m%d}{n:06d}"          # 查询编号, e.g. 20240426000001
     if platform == "hdjlpt":
         return f"GD{day:%Y%m%d}{n:06d}"        # 信件编号, e.g. GD20240426000001
+    if platform == "confirm":
+        return f"LX{day:%y%m%d}{n:04d}"        # 信件编号, e.g. LX2404260001
     return f"C{day:%Y%m%d}{n:04d}"             # 信件编号, e.g. C202404260001
 
 
@@ -142,6 +144,7 @@ _CODE_RE = {
     "igi": re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{6})$"),
     "hdjlpt": re.compile(r"^GD(\d{4})(\d{2})(\d{2})(\d{6})$"),
     "minimal": re.compile(r"^C(\d{4})(\d{2})(\d{2})(\d{4})$"),
+    "confirm": re.compile(r"^LX(\d{2})(\d{2})(\d{2})(\d{4})$"),
 }
 
 
@@ -152,7 +155,7 @@ def parse_code(platform: str, code: str) -> tuple[date, int] | None:
     m = None if pattern is None else pattern.match(code.strip().upper())
     if m is None:
         return None
-    year = int(m[1]) + (2000 if platform == "legacy" else 0)
+    year = int(m[1]) + (2000 if platform in ("legacy", "confirm") else 0)
     try:
         return date(year, int(m[2]), int(m[3])), int(m[4])
     except ValueError:
