@@ -257,8 +257,9 @@ def test_every_letter_has_its_lifecycle_events(campaign):
 
 def test_every_observation_keeps_its_page_and_a_picture_of_every_change(campaign):
     """Polls read the query page without a browser (http = true): each keeps the page's HTML; a
-    picture is rendered from it whenever what the poll saw differs from the poll before, so
-    every change (a status, a reply, a disappearance) has its screenshot."""
+    picture is rendered from it whenever what the poll saw differs from the poll before (the
+    first poll after the submission, whose page has its picture, only when it changes the
+    letter's state), so every change (a status, a reply, a disappearance) has its screenshot."""
     pictures = 0
     with campaign.db.session() as s:
         observations = s.scalars(select(m.Observation).order_by(m.Observation.letter_id, m.Observation.id)).all()
@@ -271,7 +272,7 @@ def test_every_observation_keeps_its_page_and_a_picture_of_every_change(campaign
             html = s.get(m.EvidenceFile, o.html_id)
             assert html.kind == "html" and (campaign.evidence_dir / html.path).stat().st_size == html.size
             seen = (o.outcome, o.site_status, o.reply_text, o.displayed_raw)
-            if previous.get(o.letter_id) != seen:
+            if o.letter_id in previous and previous[o.letter_id] != seen:
                 assert o.screenshot_id is not None, (o.letter_id, seen)
                 shot = s.get(m.EvidenceFile, o.screenshot_id)
                 assert shot.kind == "screenshot" and (campaign.evidence_dir / shot.path).is_file()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Callable
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 
@@ -38,6 +39,8 @@ from bot.scenario.variables import LETTER_FIELDS
 from bot.vocab import Channel, Flag, FlowOutcome, LetterState, Outcome, SiteStatus
 
 LEASE = timedelta(minutes=10)
+# Flows at once on one host (see CampaignWorker.per_host).
+PER_HOST = 2
 # A submission that failed before the final click (a page that did not load, a firewall's
 # challenge) is tried again later, each time waiting twice as long; nothing was sent.
 MAX_SUBMIT_ATTEMPTS = 8
@@ -116,7 +119,7 @@ class CampaignWorker:
                  captcha: CaptchaAnswerer | None = None, poll: PollPolicy | None = None,
                  on_event: Callable[[str, m.Letter], None] | None = None,
                  sessions: SessionStore | None = None, identity_name: str = "",
-                 in_flight: set[int] | None = None, http_polls: bool = True):
+                 in_flight: set[int] | None = None, http_polls: bool = True, per_host: int = PER_HOST):
         self.db, self.clock, self.browser, self.evidence = db, clock, browser, evidence
         # Saved logins for sites behind a unified login, used as the inspector `identity_name`.
         self.sessions = sessions
@@ -133,6 +136,10 @@ class CampaignWorker:
         self.in_flight: set[int] = in_flight if in_flight is not None else set()
         # Read-only flows the template allows to (`http = true`) go without a browser.
         self.http_polls = http_polls
+        # Politeness: at most this many flows at once on one host (many county and department
+        # sites share one platform's server), however many the machine could run.
+        self.per_host = per_host
+        self._hosts: dict[str, asyncio.Semaphore] = {}
 
     # -- planning ----------------------------------------------------------------------
     def plan(self, campaign: m.Campaign, writer: LetterWriter,
@@ -253,8 +260,9 @@ class CampaignWorker:
                     target = self.targets[letter.mailbox.site_id]
                     variables = flow_variables(letter, target)
                 runner = self.runner(target, on_step=on_step, before_final_click=before_final_click)
-                async with self.browser.page(trace_path=trace_path, storage_state=self.login_state(target),
-                                             proxy=target.proxy() if target.proxy else None) as page:
+                async with self.host_slot(target), \
+                        self.browser.page(trace_path=trace_path, storage_state=self.login_state(target),
+                                          proxy=target.proxy() if target.proxy else None) as page:
                     result = await runner.run(page, "submit", variables)
         except Exception as e:       # ours (a hook, a file, the database), not the site's answer
             return self._broke_off(letter_id, clicked, f"{type(e).__name__}: {e}")
@@ -423,6 +431,12 @@ class CampaignWorker:
             self.on_event("resolve", letter)
             return letter.state
 
+    def host_slot(self, target: Target) -> asyncio.Semaphore:
+        host = urlsplit(target.record.base_url).hostname or target.record.base_url
+        if host not in self._hosts:
+            self._hosts[host] = asyncio.Semaphore(self.per_host)
+        return self._hosts[host]
+
     def runner(self, target: Target, on_step=None, before_final_click=None) -> FlowRunner:
         rec = target.record
         hint = f"the inspector logs in again with: mailbox-bot login {rec.key or rec.name} --identity {self.identity_name or 'NAME'}"
@@ -464,54 +478,60 @@ class CampaignWorker:
         at = self.clock.now()
         with self.db.session() as s:
             letter = s.get(m.Letter, letter_id)
-            before = letter.state
-            if before != self._verdict_state(s, letter, result, target, channel, at):
-                # The look changes the letter's state: its evidence keeps a picture of the page.
-                await self._picture(result)
-        with self.db.session() as s:
-            letter = s.get(m.Letter, letter_id)
+            before, events_before = letter.state, len(letter.events)
             evidence = self._keep(s, letter_id, result)
             obs = self._observation(letter_id, channel, at, result, target.scenario, evidence)
             s.add(obs)
             s.flush()
             self.lifecycle.apply(s, letter, at, evidence, poll_done=obs.replied and not obs.detail.get("ack"))
             s.commit()
+            state, obs_id = letter.state, obs.id
+            changes = [e.id for e in letter.events[events_before:]]
             for flag in obs.detail.get("flags", ()):
                 self.on_event(flag, letter)         # a doubt is said in the log, as it happens
             self.on_event("poll", letter)
-            return letter.state
+        if state != before and not any(e.kind == "screenshot" for e in result.evidence):
+            # The look changed the letter's state: the change keeps a picture of the page.
+            await self._picture(result)
+            self._attach_picture(result, obs_id, changes)
+        return state
 
     async def _look(self, target: Target, flow: str, variables: dict, previous: tuple | None) -> FlowResult:
         """One read-only flow: without a browser where the template allows it (`http = true`),
         else in a warm browser context. The plain path keeps the page's HTML, and a screenshot of
         it is rendered only when what the look saw differs from the look before (the picture of
         an unchanged page would only repeat it)."""
+        async with self.host_slot(target):
+            return await self._look_now(target, flow, variables, previous)
+
+    async def _look_now(self, target: Target, flow: str, variables: dict, previous: tuple | None) -> FlowResult:
         proxy = target.proxy() if target.proxy else None
         rec = target.record
         if self.http_polls and target.scenario.flows[flow].http:
             runner = PlainRunner(target.scenario, self.evidence, self.browser.plain, site_name=rec.name,
                                  login_marker=rec.login.marker if rec.login else None)
             result = await runner.run(flow, variables, storage_state=self.login_state(target), proxy=proxy)
-            await self._picture(result, render=_signature(result) != previous)
+            # The first look after the submission is no change (the submission has its picture).
+            await self._picture(result, render=previous is not None and _signature(result) != previous)
             return result
         runner = FlowRunner(target.scenario, self.evidence, site_name=rec.name)
         async with self.browser.page(fresh=False, proxy=proxy) as page:
             return await runner.run(page, flow, variables)
 
-    def _verdict_state(self, s, letter: m.Letter, result: FlowResult, target: Target, channel: Channel,
-                       at: datetime) -> LetterState:
-        """The state the letter would take with this look, worked out in a session that is then
-        thrown away (nothing of it is stored)."""
-        if any(e.kind == "screenshot" for e in result.evidence):
-            return letter.state                 # the picture is there already: no need to know
-        obs = self._observation(letter.id, channel, at, result, target.scenario, [])
-        s.add(obs)
-        s.flush()
-        s.refresh(letter, ["observations"])
-        self.lifecycle.apply(s, letter, at, [], poll_done=obs.replied and not obs.detail.get("ack"))
-        state = letter.state
-        s.rollback()
-        return state
+    def _attach_picture(self, result: FlowResult, obs_id: int, event_ids: list[int]) -> None:
+        """The picture rendered after the fact joins the look and the state change it proves."""
+        shot = next((e for e in result.evidence if e.kind == "screenshot"), None)
+        if shot is None:
+            return
+        with self.db.session() as s:
+            row = m.EvidenceFile.of(shot, s.get(m.Observation, obs_id).letter_id, self.clock.now())
+            s.add(row)
+            s.flush()
+            s.get(m.Observation, obs_id).screenshot_id = row.id
+            for event_id in event_ids:
+                event = s.get(m.LetterEvent, event_id)
+                event.evidence_ids = [*event.evidence_ids, row.id]
+            s.commit()
 
     async def _picture(self, result: FlowResult, render: bool = True) -> None:
         """A screenshot of the HTML a plain look kept, rendered in a warm browser page (`render`),

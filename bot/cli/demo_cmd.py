@@ -72,7 +72,8 @@ def demo(
             mail_kw, transport = _mail_setup(mail_server)
             console.print(f"  email channel on: private Dovecot on {mail_server.host}:{mail_server.imap_port} "
                           f"(replies to {mail_server.user}+<token>@{PLUS_DOMAIN} or <token>@{CATCHALL_DOMAIN})")
-        with Sandbox(roster_obj, clock, mail=transport) as sandbox:
+        # Every site on a host of its own, as on the real web (per-host politeness acts per site).
+        with Sandbox(roster_obj, clock, mail=transport, hosts_per_site=True) as sandbox:
             if transport is not None:
                 mail_kw["deliver_mail"] = sandbox.deliver_due_mail
             login_kw: dict = {}

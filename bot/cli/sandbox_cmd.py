@@ -32,6 +32,9 @@ def serve(
                               help="Freeze the sandbox's clock at this time (e.g. 2024-04-26T10:00:00+08:00; "
                                    "naive = Asia/Shanghai). Default: the system clock."),
     log: bool = typer.Option(False, "--log", help="Print every request."),
+    hosts_per_site: bool = typer.Option(False, "--hosts-per-site",
+                                        help="Each site on a loopback address of its own (127.0.1.N), as real "
+                                             "sites are on servers of their own."),
     lmtp: str = typer.Option(None, "--lmtp", metavar="HOST:PORT",
                              help="Send the sites' emails (reply.channel email/both, ack = true) by LMTP "
                                   "to this server. Without it the sites send no email."),
@@ -57,7 +60,7 @@ def serve(
             raise UserError(f"--lmtp: {lmtp!r} is not HOST:PORT (e.g. 127.0.0.1:24)")
         transport = LmtpTransport(lhost, int(lport))
     sandbox = Sandbox(loaded, clock, host=host, port=port, calendar=app_state.calendar(),
-                      log=typer.echo if log else None, mail=transport)
+                      log=typer.echo if log else None, mail=transport, hosts_per_site=hosts_per_site)
     try:
         sandbox.start()
     except OSError as e:

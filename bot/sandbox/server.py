@@ -48,11 +48,16 @@ class Sandbox:
 
     def __init__(self, roster: Roster, clock: Clock, host: str = "127.0.0.1", port: int = 0,
                  calendar: WorkCalendar | None = None, log: Callable[[str], None] | None = None,
-                 mail: MailTransport | None = None):
+                 mail: MailTransport | None = None, hosts_per_site: bool = False):
         self.roster = roster
         self.clock = clock
         self.host = host
         self.port = port
+        # Each site on a loopback address of its own (127.0.1.1, 127.0.1.2, ...), as real sites
+        # are on servers of their own: what a visitor does to one host (a polite pace, a cookie)
+        # is not shared with the others. Off: every site on `host`, under its own path.
+        self.hosts_per_site = hosts_per_site
+        self._extra: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
         self.calendar = calendar or WorkCalendar()
         self.log = log
         self.traffic_model = Traffic(roster, self.calendar)
@@ -88,12 +93,30 @@ class Sandbox:
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="sandbox-http", daemon=True)
         self._thread.start()
+        if self.hosts_per_site:
+            for slug in self._sites:
+                extra = _Server((self.site_host(slug), self.port), _Handler)
+                extra.sandbox = self
+                thread = threading.Thread(target=extra.serve_forever, kwargs={"poll_interval": 0.1},
+                                          name=f"sandbox-http-{slug}", daemon=True)
+                thread.start()
+                self._extra.append((extra, thread))
         return self
+
+    def site_host(self, slug: str) -> str:
+        """The loopback address a site answers on (with hosts_per_site)."""
+        index = self._sites[slug][0]
+        return f"127.0.{1 + index // 250}.{1 + index % 250}"
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is None:
             return
+        for extra, thread in self._extra:
+            extra.shutdown()
+            extra.server_close()
+            thread.join(timeout=5)
+        self._extra.clear()
         server.shutdown()
         server.server_close()
         if self._thread is not None:
@@ -116,7 +139,10 @@ class Sandbox:
         return f"http://{host}:{self.port}"
 
     def base_url(self, site_name: str) -> str:
-        return f"{self.url}/{self._site(site_name).slug}"
+        slug = self._site(site_name).slug
+        if self.hosts_per_site:
+            return f"http://{self.site_host(slug)}:{self.port}/{slug}"
+        return f"{self.url}/{slug}"
 
     def mailbox_url(self, site_name: str, mailbox: str) -> str:
         return f"{self.base_url(site_name)}/{mailbox}/"
