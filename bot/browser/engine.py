@@ -31,7 +31,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from bot.browser import lists
 from bot.browser.launch import launch_options
 from bot.scenario.schema import (Captcha, Check, Click, DialogMarker, Expect, Extract, Fill, Goto, Request,
-                                 Scan, Scenario, Select, WaitFor)
+                                 ResponseMarker, Scan, Scenario, Select, WaitFor)
 from bot.vocab import FlowOutcome, Marker
 
 
@@ -118,6 +118,10 @@ class Blocked(StepFailed):
     """A firewall or challenge page stood between the bot and the site."""
 
 
+# A context lent to submissions is closed after this many hosts (its memory does not grow for ever).
+LEND_HOSTS = 50
+
+
 class Browser:
     """One Chromium and a bounded pool of contexts.
 
@@ -134,6 +138,7 @@ class Browser:
         self._pw = None
         self._browser = None
         self._idle: list = []          # warm (context, page) pairs for read-only flows
+        self._unvisited: list = []     # warm (context, page, hosts it has visited) for submissions
         self.user_agent: str | None = None
 
     async def __aenter__(self) -> "Browser":
@@ -155,6 +160,9 @@ class Browser:
         for ctx, _page in self._idle:
             await ctx.close()
         self._idle.clear()
+        for ctx, _page, _hosts in self._unvisited:
+            await ctx.close()
+        self._unvisited.clear()
         if self._browser:
             await self._browser.close()
         if self._pw:
@@ -167,16 +175,27 @@ class Browser:
 
     @asynccontextmanager
     async def page(self, *, fresh: bool = True, trace_path: str | None = None,
-                   storage_state: str | None = None, proxy: dict | None = None):
+                   storage_state: str | None = None, proxy: dict | None = None, host: str | None = None):
         """A page in its own context. `fresh=False` (read-only flows) may reuse a warm one.
-        `proxy`: this site's own (sites often refuse visitors from outside their region)."""
+        `host` (a submission): a warm context that has never visited that host, which is, to the
+        site, a browser it has never seen (its cookies, storage and cache are all per host); a
+        context is not lent twice for one host. `proxy`: this site's own (sites often refuse
+        visitors from outside their region)."""
         async with self._slots:
-            reuse = not fresh and not trace_path and not storage_state and not proxy
+            plain = not trace_path and not storage_state and not proxy
+            reuse = not fresh and plain
+            lend = fresh and plain and host is not None
+            visited: set[str] | None = None
             if reuse and self._idle:
                 context, page = self._idle.pop()
+            elif lend and (slot := next((x for x in self._unvisited if host not in x[2]), None)):
+                self._unvisited.remove(slot)
+                context, page, visited = slot
             else:
                 context = await self._new_context(storage_state, proxy)
                 page = None
+            if lend and visited is None:
+                visited = set()
             if trace_path:
                 await context.tracing.start(screenshots=True, snapshots=True, sources=False)
             if page is None:
@@ -194,6 +213,14 @@ class Browser:
                     try:
                         await context.clear_cookies()
                         self._idle.append((context, page))
+                    except PlaywrightError:
+                        await context.close()
+                elif lend and healthy and len(visited) < LEND_HOSTS:
+                    try:
+                        visited.add(host)
+                        await page.goto("about:blank")      # the site's page and scripts let go
+                        await context.clear_cookies()
+                        self._unvisited.append((context, page, visited))
                     except PlaywrightError:
                         await context.close()
                 else:
@@ -365,6 +392,11 @@ class FlowRunner:
             if response.request.resource_type in ("xhr", "fetch", "document"):
                 loop.create_task(read(response))
 
+        # A body is read only for flows that look at the answers to requests (a response marker):
+        # fetching every page's body again over the protocol costs the browser for nothing.
+        wants_bodies = any(isinstance(m, ResponseMarker) for step in run.steps if isinstance(step, Expect)
+                           for ms in step.outcomes.values() for m in (ms if isinstance(ms, list) else [ms]))
+
         def followed(request) -> bool:
             kind = request.resource_type
             return kind in ("xhr", "fetch") or (kind == "document" and request.frame == page.main_frame)
@@ -377,8 +409,10 @@ class FlowRunner:
             if run.pending.pop(request, None) is not None:
                 run.arrived.set()
 
-        return {"dialog": on_dialog, "response": on_response, "request": on_request,
-                "requestfinished": on_end, "requestfailed": on_end}
+        listeners = {"dialog": on_dialog, "request": on_request, "requestfinished": on_end, "requestfailed": on_end}
+        if wants_bodies:
+            listeners["response"] = on_response
+        return listeners
 
     async def _run_steps(self, page: Page, run: "_Run", variables: dict, result: FlowResult,
                          dry_run: bool) -> FlowResult:
@@ -497,7 +531,9 @@ class FlowRunner:
         """After a navigation: is this a firewall/challenge page, or the login page?"""
         try:
             title, text = await page.evaluate(
-                "() => [document.title || '', (document.body && document.body.innerText || '').slice(0, 4000)]")
+                # textContent, not innerText: the words are all that is needed, and innerText would
+                # lay the page out again after every navigation.
+                "() => [document.title || '', (document.body && document.body.textContent || '').slice(0, 4000)]")
         except PlaywrightError:
             return      # still navigating (a click that submits): the next step will wait
         if page.url.startswith("chrome-error://"):

@@ -262,7 +262,8 @@ class CampaignWorker:
                 runner = self.runner(target, on_step=on_step, before_final_click=before_final_click)
                 async with self.host_slot(target), \
                         self.browser.page(trace_path=trace_path, storage_state=self.login_state(target),
-                                          proxy=target.proxy() if target.proxy else None) as page:
+                                          proxy=target.proxy() if target.proxy else None,
+                                          host=urlsplit(target.record.base_url).hostname) as page:
                     result = await runner.run(page, "submit", variables)
         except Exception as e:       # ours (a hook, a file, the database), not the site's answer
             return self._broke_off(letter_id, clicked, f"{type(e).__name__}: {e}")
