@@ -20,6 +20,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import secrets
+import socket
+import threading
 import sys
 from datetime import datetime, timedelta
 from typing import Callable, TextIO
@@ -35,12 +39,15 @@ from bot.clock import Clock, local
 from bot.config import Config
 from bot.errors import UserError
 from bot.login import SessionStore
+from bot.store import leases
 from bot.store import models as m
 from bot.store.db import Database
 from bot.store.evidence import EvidenceStore
 from bot.vocab import FlowOutcome, LetterState
 
 RUNNING_STATES = ("active", "running")
+# A daemon's presence lease lasts at least this long (seconds, at the wall clock's pace).
+PRESENCE_MIN_S = 30.0
 # The daemon instance whose jobs APScheduler runs (jobs are stored by reference, "bot.daemon:tick_job").
 _current: "Daemon | None" = None
 
@@ -80,6 +87,9 @@ class Daemon:
         self._busy = asyncio.Lock()
         # Letters being submitted by this process: never expired under its feet.
         self.in_flight: set[int] = set()
+        # Who this daemon is to the others sharing the database (leases, the scheduler's jobs).
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._mail_stop = threading.Event()
 
     # -- the work ---------------------------------------------------------------------------
     def expire_claims(self) -> int:
@@ -173,25 +183,58 @@ class Daemon:
             self.log("watch_ended", letters=n)
         return n
 
-    def sync_mail(self) -> None:
-        """The inspector's IMAP accounts (accounts file), when there are any: replies and
-        acknowledgements by email. Runs as its own job, between ticks."""
+    def watch_mail(self) -> list:
+        """A watcher (IDLE, bot.mail.watch) per IMAP account of the accounts file: replies and
+        acknowledgements by email are recorded within seconds of their arrival, by whichever
+        daemon holds the account's lease."""
         from pathlib import Path
 
         from bot.accounts import load_accounts
         from bot.campaign.lifecycle import Lifecycle
-        from bot.mail.channel import sync_accounts
+        from bot.mail.channel import sync_mail
+        from bot.mail.watch import AccountWatcher
 
         path = Path(self.config.paths.accounts_file)
         if not path.exists():
-            return
+            return []
         accounts = load_accounts(path)
-        if not accounts.imap:
+        catchall = sorted({i.catchall_domain for i in accounts.identity if i.catchall_domain})
+        apply = Lifecycle(self.calendar).apply
+
+        def sync(reader):
+            return sync_mail(self.db, reader, self.evidence, self.clock, apply=apply, catchall_domains=catchall)
+
+        watchers = [AccountWatcher(self.db, acct, self.id, self.clock, sync, self.log, self._mail_stop)
+                    for acct in accounts.imap]
+        for w in watchers:
+            w.start()
+        return watchers
+
+    def hold_presence(self) -> bool:
+        """This daemon's lease of presence, renewed every tick (the others see it alive)."""
+        speed = getattr(self.clock, "speed", 1.0) or 1.0
+        ttl = timedelta(seconds=max(3 * self.tick_seconds, PRESENCE_MIN_S) * speed)
+        return leases.take(self.db, f"daemon:{self.id}", self.id, ttl, self.clock.now(),
+                           detail={"host": socket.gethostname(), "pid": os.getpid()})
+
+    def refuse_a_second_on_sqlite(self) -> None:
+        """Several daemons share work through PostgreSQL; SQLite has one writer at a time and is
+        for one daemon. A second one on it is refused, in one line."""
+        if self.db.engine.dialect.name != "sqlite":
             return
-        sync_accounts(self.db, accounts, self.evidence, self.clock, Lifecycle(self.calendar).apply,
-                      on_result=lambda a, r: self.log("mail", account=a.name, new=r.fetched, matched=r.matched,
-                                                      problems=r.problems) if r.fetched else None,
-                      on_error=lambda a, e: self.log("mail_failed", account=a.name, error=str(e)))
+        others = [x for x in leases.holders(self.db, "daemon:", self.clock.now())
+                  if x.holder != self.id and _alive(x.detail or {})]
+        if others:
+            d = others[0].detail or {}
+            raise UserError(f"another daemon (host {d.get('host', '?')}, pid {d.get('pid', '?')}) is running on this "
+                            f"SQLite database ({self.db.url}); several daemons need PostgreSQL "
+                            "(database.url = postgresql+psycopg://...)")
+
+    def maintenance_turn(self) -> bool:
+        """Claims expiring, recurrences starting, watches ending: done by one daemon at a time."""
+        speed = getattr(self.clock, "speed", 1.0) or 1.0
+        ttl = timedelta(seconds=max(2 * self.tick_seconds, 5.0) * speed)
+        return leases.take(self.db, "job:maintenance", self.id, ttl, self.clock.now())
 
     def hold_outside_window(self, campaign: m.Campaign) -> int:
         """Letters of a campaign file that fell due outside its send window (the daemon was down
@@ -224,9 +267,11 @@ class Daemon:
         if self._busy.locked():
             return
         async with self._busy:
-            self.expire_claims()
-            self.start_recurring()
-            self.stop_watching()
+            self.hold_presence()
+            if self.maintenance_turn():
+                self.expire_claims()
+                self.start_recurring()
+                self.stop_watching()
             with self.db.session() as s:
                 campaigns = s.scalars(select(m.Campaign).where(m.Campaign.state.in_(RUNNING_STATES))
                                       .order_by(m.Campaign.id)).all()
@@ -241,6 +286,8 @@ class Daemon:
                                         captcha=self.captcha, poll=PollPolicy(self.calendar, every=every),
                                         sessions=self.sessions, identity_name=self.identity,
                                         in_flight=self.in_flight,
+                                        per_host_spacing=timedelta(seconds=(campaign.settings or {}).get(
+                                            "rate_per_host_s") or 0) or None,
                                         on_event=lambda kind, letter, c=campaign.name: self.log(
                                             kind, campaign=c, letter=letter.id, state=letter.state))
                 self.hold_outside_window(campaign)
@@ -261,6 +308,8 @@ class Daemon:
         if stop.is_set():
             self.log("stopped", reason="signal before start")
             return
+        self.refuse_a_second_on_sqlite()
+        self.hold_presence()
         c = self.config.browser
         async with Browser(c.executable_path, headless=True, concurrency=c.concurrency) as browser:
             self.browser = browser
@@ -268,34 +317,60 @@ class Daemon:
             scheduler = AsyncIOScheduler(
                 jobstores={"default": SQLAlchemyJobStore(engine=self.db.engine, tablename="apscheduler_jobs")},
                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
-            scheduler.add_job("bot.daemon:tick_job", "interval", seconds=self.tick_seconds, id="tick",
-                              replace_existing=True, next_run_time=datetime.now().astimezone())
-            scheduler.add_job("bot.daemon:mail_job", "interval", seconds=max(self.tick_seconds, 60.0), id="mail",
-                              replace_existing=True)
+            # One job store for every daemon of the database; each has a tick job of its own
+            # (`tick:<id>`, which only it performs: the others see it and pass), and the jobs of
+            # daemons that are gone are removed.
+            scheduler.add_job("bot.daemon:tick_job", "interval", args=[self.id], seconds=self.tick_seconds,
+                              id=f"tick:{self.id}", replace_existing=True, next_run_time=datetime.now().astimezone())
             scheduler.start()
-            self.log("started", tick_seconds=self.tick_seconds)
+            self._forget_gone_daemons(scheduler)
+            watchers = self.watch_mail()
+            self.log("started", tick_seconds=self.tick_seconds, daemon=self.id, mail_accounts=len(watchers))
             try:
                 await stop.wait()
             finally:
                 scheduler.pause()               # no new work ...
                 self.log("stopping", reason="signal")
+                self._mail_stop.set()
                 async with self._busy:          # ... and the work in hand finishes first
                     pass
+                for w in watchers:
+                    await asyncio.to_thread(w.join, 30)
+                scheduler.remove_job(f"tick:{self.id}")
                 scheduler.shutdown(wait=False)
+                leases.give_back(self.db, f"daemon:{self.id}", self.id)
                 _current = None
                 self.log("stopped")
 
+    def _forget_gone_daemons(self, scheduler) -> None:
+        """The stored tick jobs of daemons without a live presence (killed, their machine gone),
+        and the job names of older versions (`tick`, `mail`)."""
+        alive = {x.holder for x in leases.holders(self.db, "daemon:", self.clock.now())} | {self.id}
+        for job in scheduler.get_jobs():
+            if job.id in ("tick", "mail") or (job.id.startswith("tick:") and job.id[len("tick:"):] not in alive):
+                scheduler.remove_job(job.id)
 
-async def tick_job() -> None:
-    """APScheduler's stored reference: performs the due work of the running daemon."""
-    if _current is not None:
+
+async def tick_job(daemon_id: str = "") -> None:
+    """APScheduler's stored reference: the due work of the daemon whose job it is (every daemon's
+    scheduler sees every daemon's job in the shared store; only its own daemon does the work)."""
+    if _current is not None and (not daemon_id or daemon_id == _current.id):
         await _current.tick()
 
 
-async def mail_job() -> None:
-    """APScheduler's stored reference: one IMAP sync cycle (in a thread: imapclient blocks)."""
-    if _current is not None:
-        await asyncio.to_thread(_current.sync_mail)
+def _alive(detail: dict) -> bool:
+    """Whether the daemon a presence lease names still runs: on this machine its process is
+    looked for (a daemon killed before its lease ran out is not in the way of its restart); on
+    another machine, its lease is all there is to go by."""
+    if detail.get("host") != socket.gethostname() or not detail.get("pid"):
+        return True
+    try:
+        os.kill(int(detail["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def run_until_signalled(daemon: Daemon) -> None:

@@ -345,3 +345,31 @@ def test_letters_due_while_the_daemon_was_down_wait_for_the_next_window_of_a_wor
             datetime(2024, 5, 6, 9, 0, tzinfo=SHANGHAI)
         clock.set(datetime(2024, 5, 6, 10, 0, tzinfo=SHANGHAI))      # inside the window: nothing moves
         assert d.hold_outside_window(s.get(m.Campaign, cid)) == 0
+
+
+def test_a_second_daemon_on_one_sqlite_database_is_refused_in_one_line(world):
+    """SQLite has one writer at a time: several daemons need PostgreSQL. The first runs; the
+    second says why it will not, in one line; once the first is gone (even killed), one starts."""
+    first = daemon(world)
+    try:
+        wait_until(lambda: first.pid in _present(world[5]), timeout=60)
+        second = cli(world, "run", "--tick", "0.3", check=False)
+        assert second.returncode == 2, second.stderr
+        lines = [x for x in second.stderr.splitlines() if x.strip()]
+        assert len(lines) == 1 and "another daemon" in lines[0] and "PostgreSQL" in lines[0], second.stderr
+    finally:
+        crash(first)
+    again = daemon(world)
+    try:
+        wait_until(lambda: again.pid in _present(world[5]), timeout=60)
+        assert again.poll() is None
+    finally:
+        again.send_signal(signal.SIGTERM)
+        again.communicate(timeout=60)
+    assert again.returncode == 0
+
+
+def _present(db) -> set[int]:
+    """The process ids of the daemons whose presence is in the database."""
+    with db.session() as s:
+        return {(x.detail or {}).get("pid") for x in s.scalars(select(m.Lease).where(m.Lease.name.startswith("daemon:")))}

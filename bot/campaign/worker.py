@@ -41,6 +41,8 @@ from bot.vocab import Channel, Flag, FlowOutcome, LetterState, Outcome, SiteStat
 LEASE = timedelta(minutes=10)
 # Flows at once on one host (see CampaignWorker.per_host).
 PER_HOST = 2
+# A look claimed by one worker is not due for the others for this long (wall-clock time).
+POLL_HOLD = timedelta(minutes=5)
 # A submission that failed before the final click (a page that did not load, a firewall's
 # challenge) is tried again later, each time waiting twice as long; nothing was sent.
 MAX_SUBMIT_ATTEMPTS = 8
@@ -119,7 +121,8 @@ class CampaignWorker:
                  captcha: CaptchaAnswerer | None = None, poll: PollPolicy | None = None,
                  on_event: Callable[[str, m.Letter], None] | None = None,
                  sessions: SessionStore | None = None, identity_name: str = "",
-                 in_flight: set[int] | None = None, http_polls: bool = True, per_host: int = PER_HOST):
+                 in_flight: set[int] | None = None, http_polls: bool = True, per_host: int = PER_HOST,
+                 per_host_spacing: timedelta | None = None):
         self.db, self.clock, self.browser, self.evidence = db, clock, browser, evidence
         # Saved logins for sites behind a unified login, used as the inspector `identity_name`.
         self.sessions = sessions
@@ -140,6 +143,8 @@ class CampaignWorker:
         # sites share one platform's server), however many the machine could run.
         self.per_host = per_host
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        # A campaign's spacing between two letters to one host, across daemons (None: none).
+        self.per_host_spacing = per_host_spacing
 
     # -- planning ----------------------------------------------------------------------
     def plan(self, campaign: m.Campaign, writer: LetterWriter,
@@ -241,7 +246,7 @@ class CampaignWorker:
         the final click is committed before the click (`final_click_at`). Anything that goes
         wrong before that moment releases the claim (nothing was sent); after it, the letter
         is `submit_uncertain` unless the site answered."""
-        if not self._claim(letter_id):
+        if not self._host_turn(letter_id) or not self._claim(letter_id):
             return "not_claimed"
         clicked = False
 
@@ -294,6 +299,21 @@ class CampaignWorker:
             yield
         finally:
             task.cancel()
+
+    def _host_turn(self, letter_id: int) -> bool:
+        """The campaign's per-host spacing, held across every daemon of the database: a letter
+        goes to a host only when the host's turn (a lease, bot.store.leases) is free."""
+        if not self.per_host_spacing:
+            return True
+        from bot.store import leases
+
+        with self.db.session() as s:
+            letter = s.get(m.Letter, letter_id)
+            target = self.targets.get(letter.mailbox.site_id)
+        if target is None:
+            return True
+        host = urlsplit(target.record.base_url).hostname or target.record.base_url
+        return leases.take(self.db, f"host:{host}", f"letter:{letter_id}", self.per_host_spacing, self.clock.now())
 
     def _claim(self, letter_id: int) -> bool:
         """Only a planned (or failed-before-the-final-click) letter can be taken, and only by one
@@ -475,6 +495,8 @@ class CampaignWorker:
             variables = flow_variables(letter, target)
             flow, channel = watch_flow(letter, target.scenario)
             previous = next((_signature_of(o) for o in reversed(letter.observations) if o.channel == channel), None)
+        if not now and not self._claim_poll(letter_id):
+            return "not_claimed"                    # another daemon is looking at it
         result = await self._look(target, flow, variables, previous)
         at = self.clock.now()
         with self.db.session() as s:
@@ -496,6 +518,18 @@ class CampaignWorker:
             await self._picture(result)
             self._attach_picture(result, obs_id, changes)
         return state
+
+    def _claim_poll(self, letter_id: int) -> bool:
+        """One look at a time at a letter, whichever daemon: the due time is moved on by the
+        UPDATE whose WHERE is the lock (the look's own outcome schedules the next one; a daemon
+        that dies mid-look leaves the letter due again a little later)."""
+        now = self.clock.now()
+        hold = timedelta(seconds=POLL_HOLD.total_seconds() * (getattr(self.clock, "speed", 1.0) or 1.0))
+        with self.db.session() as s:
+            got = s.execute(update(m.Letter).where(m.Letter.id == letter_id, m.Letter.next_poll_at <= now)
+                            .values(next_poll_at=now + hold)).rowcount
+            s.commit()
+        return bool(got)
 
     async def _look(self, target: Target, flow: str, variables: dict, previous: tuple | None) -> FlowResult:
         """One read-only flow: without a browser where the template allows it (`http = true`),

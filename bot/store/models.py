@@ -248,3 +248,16 @@ class MailMessage(Base):
     # Why the message could not be stored or matched as it came (e.g. a Date header no database
     # can hold): it is kept, unmatched, with this reason, and the sync goes on (migration 0005).
     problem: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Lease(Base):
+    """Who may do a thing until when, across the daemons sharing this database (bot.store.leases):
+    a daemon's presence, a job that must run in one daemon at a time, an IMAP account's sync,
+    the next turn at a host."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    until: Mapped[datetime]
+    detail: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
