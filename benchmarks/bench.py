@@ -147,7 +147,7 @@ def letters(n: int, seed: str) -> list:
 
 async def project_submit(sb, n: int, tmp: Path, concurrency: int) -> tuple[float, int]:
     """The project's worker submits n letters; (seconds, letters the site gave a code for)."""
-    from bot.browser.engine import Browser
+    from bot.browser.pool import Browser
     from bot.calendar import WorkCalendar
     from bot.campaign.sites import register_site
     from bot.campaign.worker import CampaignWorker, Target
@@ -185,7 +185,7 @@ async def project_submit(sb, n: int, tmp: Path, concurrency: int) -> tuple[float
 
 async def project_poll(sb, codes: list, tmp: Path, concurrency: int, plain: bool) -> float:
     """The project's worker polls every letter once; seconds."""
-    from bot.browser.engine import Browser
+    from bot.browser.pool import Browser
     from bot.calendar import WorkCalendar
     from bot.campaign.sites import register_site
     from bot.campaign.worker import CampaignWorker, Target

@@ -44,6 +44,14 @@ class BrowserConfig(_Strict):
     headless: bool = True
     concurrency: int = Field(4, ge=1, le=64)
     timeout_ms: int = Field(15_000, ge=100)
+    # Browsers on other machines instead of a local launch (bot.browser.pool): Playwright
+    # browser servers ("ws://host:3000/", `playwright run-server`) and Chromiums with remote
+    # debugging ("http://host:9222"); pages go to them in turn.
+    connect: list[str] = []
+    cdp: list[str] = []
+    endpoint_concurrency: int | None = Field(None, ge=1, le=64)   # contexts at once per endpoint
+    # For a browser server started with --unsafe: the Chromium it should launch.
+    remote_executable_path: str = ""
 
 
 class PathsConfig(_Strict):

@@ -31,7 +31,7 @@ from typing import Callable, TextIO
 from sqlalchemy import select, update
 
 from bot.browser.captcha import configured_answerer
-from bot.browser.engine import Browser
+from bot.browser.pool import Browser
 from bot.calendar import WorkCalendar
 from bot.campaign.lifecycle import PollPolicy, transition
 from bot.campaign.worker import CampaignWorker, Target
@@ -289,7 +289,10 @@ class Daemon:
                                         per_host_spacing=timedelta(seconds=(campaign.settings or {}).get(
                                             "rate_per_host_s") or 0) or None,
                                         on_event=lambda kind, letter, c=campaign.name: self.log(
-                                            kind, campaign=c, letter=letter.id, state=letter.state))
+                                            kind, campaign=c, letter=letter.id, state=letter.state),
+                                        on_error=lambda letter_id, e, c=campaign.name: self.log(
+                                            "letter_error", campaign=c, letter=letter_id,
+                                            error=f"{type(e).__name__}: {e}"))
                 self.hold_outside_window(campaign)
                 subs, polls = await worker.run_due(campaign.id)
                 if subs or polls:
@@ -310,8 +313,7 @@ class Daemon:
             return
         self.refuse_a_second_on_sqlite()
         self.hold_presence()
-        c = self.config.browser
-        async with Browser(c.executable_path, headless=True, concurrency=c.concurrency) as browser:
+        async with Browser.from_config(self.config.browser, headless=True) as browser:
             self.browser = browser
             _current = self
             scheduler = AsyncIOScheduler(

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Awaitable, Callable
 from urllib.parse import urlsplit
 
-from bot.browser.engine import Browser, CaptchaAnswerer
+from bot.browser.engine import CaptchaAnswerer
+from bot.browser.pool import Browser
 from bot.errors import UserError
 from bot.scenario.schema import SiteRecord
 

@@ -59,7 +59,7 @@ def loop():
 @pytest.fixture(scope="module")
 def engine_browser(loop):
     """One Chromium for a module's engine tests (pytest-playwright's `browser` is the sync one)."""
-    from bot.browser.engine import Browser
+    from bot.browser.pool import Browser
     from bot.config import load_config
 
     b = Browser(load_config().browser.executable_path, headless=True, concurrency=2)

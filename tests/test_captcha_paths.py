@@ -18,7 +18,7 @@ import pytest
 from conftest import run_async
 from sqlalchemy import select
 
-from bot.browser.engine import Browser
+from bot.browser.pool import Browser
 from bot.calendar import WorkCalendar
 from bot.campaign.results import campaign_rows
 from bot.sandbox.play import roster_site_records

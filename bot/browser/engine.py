@@ -19,17 +19,15 @@ import tempfile
 import time
 from html import escape as html_escape
 from urllib.parse import urlencode
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from bot.browser import lists
-from bot.browser.launch import launch_options
 from bot.scenario.schema import (Captcha, Check, Click, DialogMarker, Expect, Extract, Fill, Goto, Request,
                                  ResponseMarker, Scan, Scenario, Select, WaitFor)
 from bot.vocab import FlowOutcome, Marker
@@ -116,115 +114,6 @@ class StepFailed(Exception):
 
 class Blocked(StepFailed):
     """A firewall or challenge page stood between the bot and the site."""
-
-
-# A context lent to submissions is closed after this many hosts (its memory does not grow for ever).
-LEND_HOSTS = 50
-
-
-class Browser:
-    """One Chromium and a bounded pool of contexts.
-
-    A submission gets a brand-new context (nothing from another letter can leak into a form).
-    Polls reuse warm contexts, cleared of cookies between uses: a poll only reads, and
-    creating a context costs more than the poll itself.
-    """
-
-    def __init__(self, executable_path: str = "", headless: bool = True, concurrency: int = 4,
-                 slow_mo_ms: float | None = None, proxy: dict | None = None):
-        self._launch = launch_options(executable_path, headless, slow_mo_ms)
-        self._slots = asyncio.Semaphore(concurrency)
-        self._proxy = proxy
-        self._pw = None
-        self._browser = None
-        self._idle: list = []          # warm (context, page) pairs for read-only flows
-        self._unvisited: list = []     # warm (context, page, hosts it has visited) for submissions
-        self.user_agent: str | None = None
-
-    async def __aenter__(self) -> "Browser":
-        from bot.browser.plain import PlainHttp
-
-        self._pw = await async_playwright().start()
-        self._browser = await self._pw.chromium.launch(**self._launch)
-        probe = await self._browser.new_page()
-        # A citizen's browser does not announce itself as headless.
-        self.user_agent = (await probe.evaluate("navigator.userAgent")).replace("HeadlessChrome", "Chrome")
-        await probe.context.close()
-        # Read-only flows that need no browser share one plain HTTP pool, as the same citizen.
-        self.plain = PlainHttp(self.user_agent)
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        if getattr(self, "plain", None) is not None:
-            await self.plain.aclose()
-        for ctx, _page in self._idle:
-            await ctx.close()
-        self._idle.clear()
-        for ctx, _page, _hosts in self._unvisited:
-            await ctx.close()
-        self._unvisited.clear()
-        if self._browser:
-            await self._browser.close()
-        if self._pw:
-            await self._pw.stop()
-
-    async def _new_context(self, storage_state: str | None = None, proxy: dict | None = None):
-        return await self._browser.new_context(
-            locale="zh-CN", timezone_id="Asia/Shanghai", user_agent=self.user_agent,
-            viewport={"width": 1280, "height": 900}, proxy=proxy or self._proxy, storage_state=storage_state)
-
-    @asynccontextmanager
-    async def page(self, *, fresh: bool = True, trace_path: str | None = None,
-                   storage_state: str | None = None, proxy: dict | None = None, host: str | None = None):
-        """A page in its own context. `fresh=False` (read-only flows) may reuse a warm one.
-        `host` (a submission): a warm context that has never visited that host, which is, to the
-        site, a browser it has never seen (its cookies, storage and cache are all per host); a
-        context is not lent twice for one host. `proxy`: this site's own (sites often refuse
-        visitors from outside their region)."""
-        async with self._slots:
-            plain = not trace_path and not storage_state and not proxy
-            reuse = not fresh and plain
-            lend = fresh and plain and host is not None
-            visited: set[str] | None = None
-            if reuse and self._idle:
-                context, page = self._idle.pop()
-            elif lend and (slot := next((x for x in self._unvisited if host not in x[2]), None)):
-                self._unvisited.remove(slot)
-                context, page, visited = slot
-            else:
-                context = await self._new_context(storage_state, proxy)
-                page = None
-            if lend and visited is None:
-                visited = set()
-            if trace_path:
-                await context.tracing.start(screenshots=True, snapshots=True, sources=False)
-            if page is None:
-                page = await context.new_page()
-            healthy = True
-            try:
-                yield page
-            except BaseException:
-                healthy = False
-                raise
-            finally:
-                if trace_path:
-                    await save_trace(context, trace_path)
-                if reuse and healthy:
-                    try:
-                        await context.clear_cookies()
-                        self._idle.append((context, page))
-                    except PlaywrightError:
-                        await context.close()
-                elif lend and healthy and len(visited) < LEND_HOSTS:
-                    try:
-                        visited.add(host)
-                        await page.goto("about:blank")      # the site's page and scripts let go
-                        await context.clear_cookies()
-                        self._unvisited.append((context, page, visited))
-                    except PlaywrightError:
-                        await context.close()
-                else:
-                    await context.close()
 
 
 @dataclass

@@ -24,8 +24,7 @@ from urllib.parse import urlencode
 import httpx
 
 from bot.browser import lists, selectors
-from bot.browser.engine import (Blocked, EvidenceSink, FlowResult, NeedsInspector, StepFailed, StepTiming,
-                                _first_line, _label, _render_json, json_document, outcome_of, refuse_page, render)
+from bot.browser.engine import Blocked, EvidenceSink, FlowResult, NeedsInspector, StepFailed, StepTiming, _first_line, _label, _render_json, json_document, outcome_of, refuse_page, render
 from bot.scenario.schema import Expect, Extract, Goto, Request, Scan, Scenario
 from bot.vocab import FlowOutcome, Marker
 

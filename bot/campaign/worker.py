@@ -19,10 +19,12 @@ from types import SimpleNamespace
 from typing import Callable
 from urllib.parse import urlsplit
 
+from playwright.async_api import Error as PlaywrightError
 from sqlalchemy import func, select, update
 
 from bot.browser.captcha import site_answerer
-from bot.browser.engine import Browser, CaptchaAnswerer, FlowResult, FlowRunner
+from bot.browser.engine import CaptchaAnswerer, FlowResult, FlowRunner
+from bot.browser.pool import Browser
 from bot.browser.plain import PlainRunner
 from bot.login import SessionStore
 from bot.calendar import WorkCalendar
@@ -80,6 +82,10 @@ class Target:
     proxy: "Callable[[], dict] | None" = None
 
 
+def _raise(letter_id: int, error: BaseException) -> None:
+    raise error
+
+
 def _signature(result: FlowResult) -> tuple:
     """What a look saw, for telling whether a look saw anything new."""
     v = result.values
@@ -122,7 +128,8 @@ class CampaignWorker:
                  on_event: Callable[[str, m.Letter], None] | None = None,
                  sessions: SessionStore | None = None, identity_name: str = "",
                  in_flight: set[int] | None = None, http_polls: bool = True, per_host: int = PER_HOST,
-                 per_host_spacing: timedelta | None = None):
+                 per_host_spacing: timedelta | None = None,
+                 on_error: Callable[[int, BaseException], None] | None = None):
         self.db, self.clock, self.browser, self.evidence = db, clock, browser, evidence
         # Saved logins for sites behind a unified login, used as the inspector `identity_name`.
         self.sessions = sessions
@@ -134,6 +141,8 @@ class CampaignWorker:
         self.poll_policy = self.lifecycle.poll_policy
         self.apply = self.lifecycle.apply     # re-derive a letter after a new observation
         self.on_event = on_event or (lambda kind, letter: None)
+        # A letter's work that raised (never silent: the daemon logs it; elsewhere it is raised).
+        self.on_error = on_error or _raise
         # Letters this process is submitting right now: their claims are alive whatever their
         # lease says (a daemon shares one set between its workers, see bot.daemon).
         self.in_flight: set[int] = in_flight if in_flight is not None else set()
@@ -224,7 +233,12 @@ class CampaignWorker:
         now = self.clock.now()
         subs = self.due_submissions(campaign_id, now)
         polls = self.due_polls(campaign_id, now)
-        await asyncio.gather(*(self.submit(i) for i in subs), *(self.poll(i) for i in polls))
+        # One letter's trouble (a bug, the database busy) is said, and the others go on.
+        results = await asyncio.gather(*(self.submit(i) for i in subs), *(self.poll(i) for i in polls),
+                                       return_exceptions=True)
+        for letter_id, r in zip([*subs, *polls], results):
+            if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
+                self.on_error(letter_id, r)
         return len(subs), len(polls)
 
     # -- helpers -----------------------------------------------------------------------
@@ -550,8 +564,12 @@ class CampaignWorker:
             await self._picture(result, render=previous is not None and _signature(result) != previous)
             return result
         runner = FlowRunner(target.scenario, self.evidence, site_name=rec.name)
-        async with self.browser.page(fresh=False, proxy=proxy) as page:
-            return await runner.run(page, flow, variables)
+        try:
+            async with self.browser.page(fresh=False, proxy=proxy) as page:
+                return await runner.run(page, flow, variables)
+        except PlaywrightError as e:        # the browser itself went away (a lost endpoint): may pass
+            return FlowResult(flow=flow, outcome=FlowOutcome.FAILED, transient=True, failed_step=f"{flow} (browser)",
+                              message=f"the browser was lost: {str(e).strip().splitlines()[0] if str(e).strip() else e}")
 
     def _attach_picture(self, result: FlowResult, obs_id: int, event_ids: list[int]) -> None:
         """The picture rendered after the fact joins the look and the state change it proves."""

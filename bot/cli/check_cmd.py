@@ -48,15 +48,15 @@ def check(
 
 
 async def _check_all(targets, out: Path) -> list[str]:
-    from bot.browser.engine import Browser, FlowRunner
+    from bot.browser.engine import FlowRunner
+    from bot.browser.pool import Browser
     from bot.scaffold import LooksOnly, dry_run_submit, probe_variables
     from bot.store.evidence import EvidenceStore
 
     config = app_state.config
     evidence = EvidenceStore(out / "evidence")
     broken: list[str] = []
-    async with Browser(config.browser.executable_path, headless=config.browser.headless,
-                       concurrency=config.browser.concurrency) as browser:
+    async with Browser.from_config(config.browser) as browser:
         for record, scenario in targets:
             for kind in record.mailboxes:
                 # A made-up letter that is never stored or sent, with a code no site has issued.

@@ -57,7 +57,7 @@ def pending(
 
 async def _walk(rows, identity: str, headed: bool) -> None:
     from bot.browser.captcha import HeadedCaptcha, TerminalCaptcha
-    from bot.browser.engine import Browser
+    from bot.browser.pool import Browser
     from bot.campaign.lifecycle import PollPolicy, transition
     from bot.campaign.sites import register_site
     from bot.campaign.worker import CampaignWorker, Target

@@ -27,7 +27,7 @@ def login(
     """Log in once at a site's unified identity platform (统一身份认证) and keep the session for campaigns."""
     from bot.accounts import load_accounts
     from bot.browser.captcha import TerminalCaptcha, configured_answerer, site_answerer
-    from bot.browser.engine import Browser
+    from bot.browser.pool import Browser
     from bot.cli.replay_cmd import find_site_file
     from bot.login import SessionStore, log_in
     from bot.scenario.loader import load_site

@@ -52,7 +52,7 @@ async def _poll(campaign_name: str | None, letter_id: int | None) -> list[Change
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from sqlalchemy import select
 
-    from bot.browser.engine import Browser
+    from bot.browser.pool import Browser
     from bot.campaign.control import build_targets, get_campaign, running_campaigns
     from bot.campaign.lifecycle import PollPolicy
     from bot.campaign.worker import OPEN_STATES, CampaignWorker
@@ -87,8 +87,7 @@ async def _poll(campaign_name: str | None, letter_id: int | None) -> list[Change
         return []
     before = _snapshot(db, [i for _, i in work])
     evidence = EvidenceStore(config.paths.evidence_dir)
-    async with Browser(config.browser.executable_path, headless=config.browser.headless,
-                       concurrency=config.browser.concurrency) as browser:
+    async with Browser.from_config(config.browser) as browser:
         workers = {}
         for name in dict.fromkeys(n for n, _ in work):
             with db.session() as s:

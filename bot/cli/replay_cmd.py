@@ -98,7 +98,7 @@ async def _replay(record, scenario, kind, path, headed, slow_mo, trace, submit, 
                   identity: str = "", sender=None) -> int:
     from bot.browser.captcha import HeadedCaptcha, TerminalCaptcha
     from bot.login import SessionStore
-    from bot.browser.engine import Browser
+    from bot.browser.pool import Browser
     from bot.campaign.worker import CampaignWorker, Target, flow_variables
     from bot.clock import local
     from bot.letters import LetterWriter

@@ -13,7 +13,7 @@ from typing import Awaitable, Callable
 
 from sqlalchemy import select
 
-from bot.browser.engine import Browser
+from bot.browser.pool import Browser
 from bot.calendar import WorkCalendar
 from bot.campaign.sites import register_site
 from bot.campaign.lifecycle import PollPolicy
@@ -120,8 +120,7 @@ async def simulate(roster: Roster, clock: SimClock, base_url: Callable[[str], st
     mail_s = 0.0
     reader = MailReader(mail, DbStateStore(db)) if mail is not None else None
     try:
-        async with Browser(config.browser.executable_path, headless=config.browser.headless,
-                           concurrency=config.browser.concurrency) as browser:
+        async with Browser.from_config(config.browser) as browser:
             worker = CampaignWorker(db, clock, browser, evidence, calendar, targets,
                                     captcha=DeclaredCaptchaAnswer(), poll=PollPolicy(calendar, every=camp.poll_every),
                                     sessions=sessions, identity_name="inspector")
