@@ -219,8 +219,7 @@ class Browser:
                 return
             if lend and healthy and len(visited) < LEND_HOSTS:
                 visited.add(host)
-                await page.goto("about:blank")      # the site's page and scripts let go
-                await context.clear_cookies()
+                await context.clear_cookies()      # the next letter's first page replaces this one
                 e.unvisited.append((context, page, visited))
                 return
             await context.close()
