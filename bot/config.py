@@ -49,7 +49,8 @@ class BrowserConfig(_Strict):
     # debugging ("http://host:9222"); pages go to them in turn.
     connect: list[str] = []
     cdp: list[str] = []
-    endpoint_concurrency: int | None = Field(None, ge=1, le=64)   # contexts at once per endpoint
+    # Contexts at once per endpoint; 0: `concurrency`, per endpoint.
+    endpoint_concurrency: int = Field(0, ge=0, le=64)
     # For a browser server started with --unsafe: the Chromium it should launch.
     remote_executable_path: str = ""
 
