@@ -104,8 +104,10 @@ class Daemon:
                                                      m.Letter.lease_until < now,
                                                      m.Letter.id.not_in(self.in_flight))).all()
             for letter in stale:
-                # The WHERE makes this a no-op if someone else resolved it meanwhile.
-                done = s.execute(update(m.Letter).where(m.Letter.id == letter.id, m.Letter.state == LetterState.SUBMITTING)
+                # The WHERE makes this a no-op if someone else resolved it, or renewed its lease
+                # (the holder is alive after all), since the SELECT.
+                done = s.execute(update(m.Letter).where(m.Letter.id == letter.id, m.Letter.state == LetterState.SUBMITTING,
+                                                        m.Letter.lease_until < now)
                                  .values(lease_until=None)).rowcount
                 if not done:
                     continue
