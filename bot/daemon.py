@@ -291,7 +291,8 @@ class Daemon:
                                         per_host_spacing=timedelta(seconds=(campaign.settings or {}).get(
                                             "rate_per_host_s") or 0) or None,
                                         on_event=lambda kind, letter, c=campaign.name: self.log(
-                                            kind, campaign=c, letter=letter.id, state=letter.state),
+                                            kind, campaign=c, letter=letter.id, state=letter.state,
+                                            **({"reason": letter.failure} if kind == "submit_error" else {})),
                                         on_error=lambda letter_id, e, c=campaign.name: self.log(
                                             "letter_error", campaign=c, letter=letter_id,
                                             error=f"{type(e).__name__}: {e}"))
@@ -303,7 +304,6 @@ class Daemon:
     # -- the process ------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         global _current
         # A tick still running when the next is due is skipped by design (max_instances=1):
@@ -318,7 +318,7 @@ class Daemon:
         async with Browser.from_config(self.config.browser, headless=True) as browser:
             self.browser = browser
             _current = self
-            scheduler = AsyncIOScheduler(
+            scheduler = _scheduler_class()(
                 jobstores={"default": SQLAlchemyJobStore(engine=self.db.engine, tablename="apscheduler_jobs")},
                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
             # One job store for every daemon of the database; each has a tick job of its own
@@ -390,3 +390,21 @@ def run_until_signalled(daemon: Daemon) -> None:
         await daemon.run(stop)
 
     asyncio.run(main())
+
+
+def _scheduler_class():
+    # Imported when a daemon starts, not with the CLI.
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.schedulers.base import STATE_STOPPED
+
+    class Scheduler(AsyncIOScheduler):
+        """APScheduler 3.11's asyncio scheduler, except that a wake-up queued just before
+        `shutdown` and run just after it does nothing: as it is, it looks at the job store once
+        more and then fails on the event loop it has let go (a traceback on every stop)."""
+
+        def _process_jobs(self):
+            if self.state == STATE_STOPPED:
+                return None
+            return super()._process_jobs()
+
+    return Scheduler

@@ -47,6 +47,7 @@ class Endpoint:
         self.idle: list = []          # warm (context, page) pairs for read-only flows
         self.unvisited: list = []     # warm (context, page, hosts it has visited) for submissions
         self.lost_at: float | None = None
+        self.reconnecting = False
 
     def __str__(self) -> str:
         return self.address or "local Chromium"
@@ -150,14 +151,22 @@ class Browser:
             await self._pw.stop()
 
     async def _endpoint(self) -> Endpoint:
-        """The next endpoint that is up (a lost one is tried again once its pause is over)."""
-        for _ in range(len(self.endpoints)):
-            e = self.endpoints[next(self._turn)]
-            if not e.up and e.lost_at is not None and time.monotonic() - e.lost_at >= RECONNECT_AFTER_S:
+        """The next endpoint that is up (a lost one is tried again once its pause is over).
+        Each caller looks at every endpoint once, from its turn on: the turn is shared by the
+        callers of the moment, and stepping it once per look (while another caller's reconnect
+        is awaited) could show one caller the same lost endpoint twice and none that is up."""
+        n = len(self.endpoints)
+        first = next(self._turn)
+        for e in (self.endpoints[(first + i) % n] for i in range(n)):
+            if (not e.up and e.lost_at is not None and not e.reconnecting
+                    and time.monotonic() - e.lost_at >= RECONNECT_AFTER_S):
+                e.reconnecting = True       # one caller tries; the others look further
                 try:
                     await e.open(self._pw)
                 except PlaywrightError:
                     e.lost_at = time.monotonic()
+                finally:
+                    e.reconnecting = False
             if e.up:
                 return e
         raise NoBrowser("every browser endpoint is lost: " + ", ".join(str(e) for e in self.endpoints))

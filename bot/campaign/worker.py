@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 
 from bot.browser.captcha import site_answerer
 from bot.browser.engine import CaptchaAnswerer, FlowResult, FlowRunner
-from bot.browser.pool import Browser
+from bot.browser.pool import Browser, NoBrowser
 from bot.browser.plain import PlainRunner
 from bot.login import SessionStore
 from bot.calendar import WorkCalendar
@@ -285,7 +285,9 @@ class CampaignWorker:
                                           host=urlsplit(target.record.base_url).hostname) as page:
                     result = await runner.run(page, "submit", variables)
         except Exception as e:       # ours (a hook, a file, the database), not the site's answer
-            return self._broke_off(letter_id, clicked, f"{type(e).__name__}: {e}")
+            # No browser reachable at all: the letter's form was never opened, so the attempt
+            # is not the letter's (it would otherwise run out of attempts while the browsers are down).
+            return self._broke_off(letter_id, clicked, f"{type(e).__name__}: {e}", counts=not isinstance(e, NoBrowser))
         finally:
             self.in_flight.discard(letter_id)
         return self._record_submission(letter_id, result, variables)
@@ -347,14 +349,16 @@ class CampaignWorker:
             s.commit()
         return True
 
-    def _broke_off(self, letter_id: int, clicked: bool, error: str) -> str:
+    def _broke_off(self, letter_id: int, clicked: bool, error: str, counts: bool = True) -> str:
         """The submission stopped on an error of ours. Before the final click nothing was sent:
-        the claim is released and the letter is due again later (the attempt counts). After it,
-        the letter may have gone: `submit_uncertain`, never resubmitted."""
+        the claim is released and the letter is due again later (the attempt counts, unless
+        `counts` is False). After it, the letter may have gone: `submit_uncertain`, never resubmitted."""
         at = self.clock.now()
         with self.db.session() as s:
             letter = s.get(m.Letter, letter_id)
             letter.lease_until = None
+            if not counts and not clicked:
+                letter.attempts -= 1
             letter.failure = error
             if clicked:
                 letter.failure_kind = FlowOutcome.UNCERTAIN
