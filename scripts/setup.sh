@@ -5,7 +5,9 @@
 #     installed with apt (Playwright's own download fails on machines without general internet),
 #     else Playwright's own build (`playwright install chromium`), the normal route elsewhere
 #   - CJK fonts, so that screenshots of Chinese pages are not boxes
-#   - with --test: Dovecot (IMAP + LMTP), which the mail tests start on loopback themselves
+#   - with --test: Dovecot (IMAP + LMTP), which the mail tests start on loopback themselves,
+#     and PostgreSQL's server binaries (initdb, pg_ctl), with which the tests start a private
+#     cluster on loopback (tests/pgserver.py); a PostgreSQL test without them fails, never skips
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,19 +32,22 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# 1. Python environment. Reinstall only when pyproject.toml or setup.py changed since the last set-up.
+# 1. Python environment. Reinstall only when what would be installed changed since the last
+#    set-up: the stamp holds a digest of pyproject.toml, setup.py and the extras asked for.
 extras=""
 [[ $want_test -eq 1 ]] && extras="[test]"
 stamp=".setup-stamp${extras:+-test}"
+digest=$({ printf 'extras=%s\n' "$extras"; cat pyproject.toml setup.py; } | sha256sum | cut -d' ' -f1)
 if [[ ! -x .venv/bin/python ]]; then
     log "creating .venv"
     "$PY" -m venv .venv
+    rm -f .setup-stamp*          # a new venv has nothing installed, whatever a stamp says
 fi
-if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" || setup.py -nt "$stamp" ]]; then
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$digest" ]]; then
     log "installing mailbox-bot${extras} into .venv"
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e ".${extras}"
-    touch "$stamp"
+    printf '%s\n' "$digest" > "$stamp"
 fi
 
 # 2. A browser. MAILBOX_BOT_CHROMIUM may name one explicitly.
@@ -78,6 +83,23 @@ if ! command -v dovecot >/dev/null 2>&1 && [[ ! -x /usr/sbin/dovecot ]]; then
     else
         apt_install dovecot-imapd dovecot-lmtpd \
             || log "note: no Dovecot: the demo will run with the email channel off"
+    fi
+fi
+# 5. PostgreSQL (tests only): the store, migration, claim and report tests run on it as well as
+#    on SQLite, in a private cluster they start themselves; only the binaries are needed.
+have_postgres() {
+    { command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; } && return 0
+    local d
+    for d in /usr/lib/postgresql/*/bin; do
+        [[ -x "$d/initdb" && -x "$d/pg_ctl" ]] && return 0
+    done
+    return 1
+}
+if [[ $want_test -eq 1 ]] && ! have_postgres; then
+    apt_install postgresql || true
+    if ! have_postgres; then
+        log "error: PostgreSQL (initdb, pg_ctl) is missing and could not be installed: run as root with apt-get, or install Debian's postgresql package, then run this again"
+        exit 1
     fi
 fi
 log "ready"

@@ -179,3 +179,11 @@ def run_cli(tmp_path, db_url):
 # A real Dovecot (IMAP + LMTP on loopback) for the mail tests: see tests/mailserver.py.
 sys.path.insert(0, str(Path(__file__).parent))
 from mailserver import dovecot, dovecot_server  # noqa: E402, F401
+
+# A private PostgreSQL cluster on loopback for the `postgres` tests: see tests/pgserver.py.
+from pgserver import any_db_url, mark_postgres_tests, postgres_server, postgres_url  # noqa: E402, F401
+
+
+@pytest.hookimpl(tryfirst=True)     # before `-m postgres` selects by marker
+def pytest_collection_modifyitems(config, items):
+    mark_postgres_tests(items)
