@@ -460,3 +460,30 @@ def test_two_threads_first_sessions_at_once(any_db_url):
     for t in threads:
         t.join(120)
     assert errors == []
+
+
+def test_long_text_from_site_pages_is_kept(any_db):
+    """What a site writes in a status cell, a unit, a displayed time, a tracking code or a
+    password, and a template's step name, can be longer than any VARCHAR: stored whole, on both
+    backends (PostgreSQL refused it before migration 0008)."""
+    from bot.store import models as m
+
+    long = "已办结（" + "该信件已由相关部门依法依规办理并答复，" * 30 + "）"
+    at = datetime(2024, 4, 26, 10, 0, tzinfo=UTC)
+    with any_db.session() as s:
+        letter = _letter(_campaign(s), _site_and_mailbox(s), tracking_code="BJ" + "0" * 300, password="密" * 150)
+        s.add(letter)
+        s.flush()
+        s.add(m.EvidenceFile(letter_id=letter.id, kind="html", step="点击“" + "提交" * 150 + "”", path="p",
+                             sha256="0" * 64, size=1, created_at=at))
+        s.add(Observation(letter_id=letter.id, channel="site_query", outcome="found", at=at, site_status=long,
+                          reply_unit="宝鸡市" + "某某局" * 100, displayed_raw="回复时间：" + "2024年5月6日 " * 20))
+        s.add(m.Reply(letter_id=letter.id, channel="site_query", replied_at=at, first_seen_at=at, unit="局" * 300))
+        s.commit()
+        lid = letter.id
+    with any_db.session() as s:
+        letter = s.get(Letter, lid)
+        assert letter.tracking_code == "BJ" + "0" * 300 and letter.password == "密" * 150
+        assert letter.observations[0].site_status == long
+        assert len(letter.observations[0].reply_unit) == 303 and letter.replies[0].unit == "局" * 300
+        assert s.scalar(select(m.EvidenceFile.step)).startswith("点击“提交")
