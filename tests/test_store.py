@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.store.db import Database, alembic_config, make_engine
 from bot.store.models import Campaign, Letter, Mailbox, Observation, Site
+from conftest import one_line_error
 
 TABLES = {"sites", "mailboxes", "campaigns", "letters", "letter_events", "evidence_files",
           "observations", "replies", "alembic_version"}
@@ -487,3 +488,14 @@ def test_long_text_from_site_pages_is_kept(any_db):
         assert letter.observations[0].site_status == long
         assert len(letter.observations[0].reply_unit) == 303 and letter.replies[0].unit == "局" * 300
         assert s.scalar(select(m.EvidenceFile.step)).startswith("点击“提交")
+
+
+@pytest.mark.postgres
+def test_unreachable_postgres_is_one_line(run_cli):
+    """PostgreSQL's connection errors span two lines; the CLI says them in one."""
+    from bot.sandbox.mailserver import free_port
+
+    url = f"postgresql+psycopg://bot:secret@127.0.0.1:{free_port()}/nowhere"
+    proc = run_cli("db", "upgrade", env={"MAILBOX_BOT_DATABASE_URL": url})
+    line = one_line_error(proc, "127.0.0.1", "refused")
+    assert "secret" not in line

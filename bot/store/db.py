@@ -69,7 +69,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         with _alembic_lock:
             command.upgrade(alembic_config(engine), revision)
     except OperationalError as e:
-        raise UserError(f"database {engine.url.render_as_string(hide_password=True)}: {e.orig}") from None
+        # One line: PostgreSQL's messages span several ("...failed: Connection refused\n\tIs the server running...").
+        reason = " ".join(str(e.orig).split())
+        raise UserError(f"database {engine.url.render_as_string(hide_password=True)}: {reason}") from None
 
 
 class Database:
