@@ -163,3 +163,27 @@ def test_two_workers_in_two_threads_take_each_letter_once(any_db_url):
     finally:
         for db in dbs:
             db.dispose()
+
+
+def test_replay_submit_then_report_on_postgres(world, run_cli, tmp_path, postgres_url):
+    """The inspector's door with the database in PostgreSQL: `replay --submit` sends the letter
+    once and records it (tracking code, evidence step names: page text, unbounded there), and
+    `report --json` reads it back."""
+    import json
+
+    sandbox, site, _ = world
+    env = {"MAILBOX_BOT_DATABASE_URL": postgres_url}
+    _solver(tmp_path, "from bot.sandbox.captcha import solve\n")
+    r = run_cli("-c", "mailbox-bot.toml", "replay", str(site), "--submit", "--campaign", "c", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [x.site for x in sandbox.received()] == [SITE]
+    database = Database(postgres_url)
+    with database.session() as s:
+        letter = s.query(m.Letter).one()
+        assert (letter.state, letter.attempts) == (LetterState.SUBMITTED, 1) and letter.tracking_code
+    database.dispose()
+    r = run_cli("-c", "mailbox-bot.toml", "report", "c", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["rows"]
+    assert [(row["site"], row["letter_id"]) for row in rows] == [(SITE, letter.id)]
+    assert rows[0]["submitted_at"] is not None
