@@ -96,7 +96,7 @@ have_postgres() {
     return 1
 }
 if [[ $want_test -eq 1 ]] && ! have_postgres; then
-    apt_install postgresql || true
+    if can_apt; then apt_install postgresql || true; fi
     if ! have_postgres; then
         log "error: PostgreSQL (initdb, pg_ctl) is missing and could not be installed: run as root with apt-get, or install Debian's postgresql package, then run this again"
         exit 1

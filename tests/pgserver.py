@@ -83,7 +83,11 @@ class PostgresServer:
 
     def start(self) -> None:
         if self.as_root:
-            pw = pwd.getpwnam("postgres")
+            try:
+                pw = pwd.getpwnam("postgres")
+            except KeyError:
+                raise PostgresError("running as root, and there is no `postgres` user to run the server as "
+                                    "(Debian's postgresql package makes one): run `bash scripts/setup.sh --test`") from None
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
         self.dir.chmod(0o700)
         self._run("initdb", "-D", str(self.data), "--auth=trust", f"--username={SUPERUSER}",

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.clock import SimClock
 from bot.sandbox.roster import roster_from_dict
@@ -95,3 +96,94 @@ def test_a_misspelled_override_key_is_refused(world, run_cli, tmp_path):
     r = run_cli("-c", "mailbox-bot.toml", "replay", str(site))
     one_line_error(r, "qxj.toml", "overrides.selectors.titel", "title")
     assert sandbox.received() == []
+
+
+# --- claims between workers, on SQLite and on PostgreSQL ------------------------------------
+
+def test_two_workers_in_two_threads_take_each_letter_once(any_db_url):
+    """Two workers (each with its own connection pool, as two daemons have) race for the same
+    due letters: every submission claim and every poll claim goes to exactly one of them."""
+    import threading
+    from datetime import timedelta
+
+    from bot.calendar import WorkCalendar
+    from bot.campaign.worker import CampaignWorker
+
+    start = roster_from_dict(ROSTER).campaign.submit_at
+    clock = SimClock(start)
+    setup = Database(any_db_url)
+    with setup.session() as s:
+        site = m.Site(key="qxj", name=SITE, group="市级部门网站", base_url="http://127.0.0.1:1/", platform="legacy")
+        campaign = m.Campaign(name="race", created_at=start)
+        s.add_all([site, campaign])
+        s.flush()
+        for i in range(30):
+            mb = m.Mailbox(site=site, kind=f"k{i}", label="领导信箱")
+            s.add(mb)
+            s.flush()
+            s.add(m.Letter(campaign_id=campaign.id, mailbox_id=mb.id, title=f"t{i}", body="b", state=LetterState.PLANNED,
+                           state_changed_at=start, planned_at=start, next_poll_at=start - timedelta(minutes=1)))
+        s.commit()
+        ids = list(s.scalars(select(m.Letter.id).order_by(m.Letter.id)))
+    setup.dispose()
+
+    dbs = [Database(any_db_url) for _ in range(2)]
+    workers = [CampaignWorker(db, clock, None, None, WorkCalendar(), {}) for db in dbs]
+    barrier = threading.Barrier(2)
+    taken: list[dict[str, list[int]]] = [{"submit": [], "poll": []} for _ in workers]
+    errors: list[BaseException] = []
+
+    def race(i: int) -> None:
+        try:
+            barrier.wait()
+            order = ids if i == 0 else list(reversed(ids))
+            for lid in order:
+                if workers[i]._claim(lid):
+                    taken[i]["submit"].append(lid)
+                if workers[i]._claim_poll(lid):
+                    taken[i]["poll"].append(lid)
+        except BaseException as e:          # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    try:
+        assert errors == []
+        for kind in ("submit", "poll"):
+            a, b = set(taken[0][kind]), set(taken[1][kind])
+            assert not a & b, f"{kind}: taken twice: {sorted(a & b)}"
+            assert a | b == set(ids), kind
+        with dbs[0].session() as s:
+            for letter in s.scalars(select(m.Letter)):
+                assert (letter.state, letter.attempts) == (LetterState.SUBMITTING, 1)
+                assert [e.to_state for e in letter.events] == [LetterState.SUBMITTING]
+    finally:
+        for db in dbs:
+            db.dispose()
+
+
+def test_replay_submit_then_report_on_postgres(world, run_cli, tmp_path, postgres_url):
+    """The inspector's door with the database in PostgreSQL: `replay --submit` sends the letter
+    once and records it (tracking code, evidence step names: page text, unbounded there), and
+    `report --json` reads it back."""
+    import json
+
+    sandbox, site, _ = world
+    env = {"MAILBOX_BOT_DATABASE_URL": postgres_url}
+    _solver(tmp_path, "from bot.sandbox.captcha import solve\n")
+    r = run_cli("-c", "mailbox-bot.toml", "replay", str(site), "--submit", "--campaign", "c", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [x.site for x in sandbox.received()] == [SITE]
+    database = Database(postgres_url)
+    with database.session() as s:
+        letter = s.query(m.Letter).one()
+        assert (letter.state, letter.attempts) == (LetterState.SUBMITTED, 1) and letter.tracking_code
+    database.dispose()
+    r = run_cli("-c", "mailbox-bot.toml", "report", "c", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["rows"]
+    assert [(row["site"], row["letter_id"]) for row in rows] == [(SITE, letter.id)]
+    assert rows[0]["submitted_at"] is not None

@@ -96,8 +96,9 @@ def test_cli_sync_resolves_an_uncertain_letter_by_its_reply_address(tmp_path, db
 
 
 @pytest.fixture
-def world(db_url, tmp_path, dovecot):
-    w = World(db_url, tmp_path, dovecot)
+def world(any_db_url, tmp_path, dovecot):
+    """On a SQLite file, then on PostgreSQL."""
+    w = World(any_db_url, tmp_path, dovecot)
     yield w
     w.close()
 

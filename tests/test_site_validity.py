@@ -57,8 +57,8 @@ def test_overlapping_records_of_one_site_are_refused():
         valid_on([OLD, overlapping], date(2024, 6, 15))
 
 
-def test_the_past_campaign_keeps_its_letters_and_platform_after_the_move(tmp_path):
-    db = Database(f"sqlite:///{tmp_path}/t.sqlite3")
+def test_the_past_campaign_keeps_its_letters_and_platform_after_the_move(any_db_url):
+    db = Database(any_db_url)
     with db.session() as s:
         old, camp = campaign_with(s, OLD, "2024Q2")
         letter = letter_in(s, camp, old.mailboxes[0], submitted_at=AT)
@@ -79,14 +79,14 @@ def test_the_past_campaign_keeps_its_letters_and_platform_after_the_move(tmp_pat
     assert after == before
 
 
-def test_blocked_and_waiting_letters_are_said_in_the_table_and_not_counted_as_no_reply(tmp_path):
+def test_blocked_and_waiting_letters_are_said_in_the_table_and_not_counted_as_no_reply(any_db_url):
     """A submission a firewall kept stopping, and a letter waiting for the inspector: each row
     says so in its status and 备注, and neither is a "no reply"."""
     from bot.report.rows import remarks
     from bot.vocab import STATUS_TEXT
     from bot.report.summary import summarize
 
-    db = Database(f"sqlite:///{tmp_path}/t.sqlite3")
+    db = Database(any_db_url)
     with db.session() as s:
         site, camp = campaign_with(s, OLD.model_copy(update={"mailboxes": ["leader", "mayor"]}), "c")
         for mb, state, kind in ((site.mailboxes[0], LetterState.SUBMIT_FAILED, FlowOutcome.BLOCKED),
@@ -102,13 +102,13 @@ def test_blocked_and_waiting_letters_are_said_in_the_table_and_not_counted_as_no
     assert summarize(rows)["no_reply_sites"] == 0
 
 
-def test_an_email_about_an_uncertain_letter_resolves_it_as_sent(tmp_path):
+def test_an_email_about_an_uncertain_letter_resolves_it_as_sent(any_db_url):
     """The bot died after the click; the site's acknowledgement email (matched by the letter's
     own reply address) shows the letter arrived: submitted, with the claim's time, and the
     email's answer counts as its reply. Nothing is sent again."""
     from bot.campaign.lifecycle import Lifecycle
 
-    db = Database(f"sqlite:///{tmp_path}/t.sqlite3")
+    db = Database(any_db_url)
     at, later = AT, datetime(2024, 4, 26, 15, 0, tzinfo=SHANGHAI)
     with db.session() as s:
         site, camp = campaign_with(s, OLD, "c")

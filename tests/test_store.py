@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.store.db import Database, alembic_config, make_engine
 from bot.store.models import Campaign, Letter, Mailbox, Observation, Site
+from conftest import one_line_error
 
 TABLES = {"sites", "mailboxes", "campaigns", "letters", "letter_events", "evidence_files",
           "observations", "replies", "alembic_version"}
@@ -35,7 +36,16 @@ def _sqlite_path(url: str) -> Path:
 
 @pytest.fixture
 def db(db_url):
+    """A SQLite file (the SQLite-only tests)."""
     database = Database(db_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def any_db(any_db_url):
+    """A SQLite file, then a PostgreSQL database (server in America/New_York): the same test on both."""
+    database = Database(any_db_url)
     yield database
     database.dispose()
 
@@ -88,11 +98,12 @@ def test_db_upgrade_creates_all_tables(run_cli, db_url):
     assert proc.stdout.strip() == version[0][0]
 
 
-def test_schema_matches_models(db):
+def test_schema_matches_models(any_db):
     """The migrations create every column the models declare (a model change without a
     migration would fail here)."""
     from bot.store.models import Base
 
+    db = any_db
     db.ensure_schema()
     insp = inspect(db.engine)
     for table in Base.metadata.sorted_tables:
@@ -195,8 +206,8 @@ def _roundtrip(database: Database) -> None:
         s.commit()
 
 
-def test_datetime_roundtrip_sqlite(db):
-    _roundtrip(db)
+def test_datetime_roundtrip(any_db):
+    _roundtrip(any_db)
 
 
 def test_sqlite_stores_utc(db):
@@ -210,7 +221,8 @@ def test_sqlite_stores_utc(db):
     assert str(raw).startswith("2024-04-26 00:00:00")
 
 
-def test_other_models_use_aware_datetimes(db):
+def test_other_models_use_aware_datetimes(any_db):
+    db = any_db
     with db.session() as s:
         mailbox = _site_and_mailbox(s)
         letter = _letter(_campaign(s), mailbox)
@@ -230,7 +242,8 @@ def test_other_models_use_aware_datetimes(db):
 
 # --- never twice ----------------------------------------------------------------------------
 
-def test_one_letter_per_mailbox_per_campaign(db):
+def test_one_letter_per_mailbox_per_campaign(any_db):
+    db = any_db
     with db.session() as s:
         mailbox = _site_and_mailbox(s)
         campaign = _campaign(s, "2024Q2")
@@ -256,51 +269,249 @@ def test_one_letter_per_mailbox_per_campaign(db):
             s.flush()
 
 
-# --- PostgreSQL -----------------------------------------------------------------------------
+# --- migrations on both backends --------------------------------------------------------------
 
-POSTGRES_URL = os.environ.get("MAILBOX_BOT_TEST_POSTGRES_URL")
+ROW_TABLES = ("sites", "mailboxes", "campaigns", "letters", "letter_events", "evidence_files",
+              "observations", "replies")
 
 
-@pytest.mark.skipif(not POSTGRES_URL, reason="set MAILBOX_BOT_TEST_POSTGRES_URL (postgresql+psycopg://...) to run")
-def test_postgres_upgrade_and_roundtrip():
-    from sqlalchemy import event
+def _revisions(engine) -> list[str]:
+    """Every revision, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
 
-    database = Database(POSTGRES_URL)
 
-    @event.listens_for(database.engine, "connect")
-    def _session_zone(dbapi_conn, _record):
-        # A session time zone other than UTC must not change what comes back.
-        cur = dbapi_conn.cursor()
-        cur.execute("SET TIME ZONE 'America/New_York'")
-        cur.close()
-        dbapi_conn.commit()
+def _counts(engine, tables=ROW_TABLES) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t: conn.execute(text(f"select count(*) from {t}")).scalar() for t in tables}
 
+
+def _full_rows(database: Database) -> int:
+    """One of everything, linked the way the product links them; returns the letter's id."""
+    from bot.store import models as m
+
+    at = datetime(2024, 4, 26, 10, 0, tzinfo=UTC)
+    with database.session() as s:
+        mailbox = _site_and_mailbox(s)
+        s.add(Mailbox(site=mailbox.site, kind="leader", label="领导信箱"))
+        letter = _letter(_campaign(s, "2024Q2"), mailbox, state="submitted", submitted_at=at,
+                         tracking_code="BJ2024-0001", writer={"name": "王小明", "phone": "13800000000"})
+        s.add(letter)
+        s.flush()
+        html = m.EvidenceFile(letter_id=letter.id, kind="html", step="查询", path="a/b.html", sha256="0" * 64,
+                              size=10, created_at=at)
+        s.add_all([html, m.LetterEvent(letter_id=letter.id, at=at, from_state="planned", to_state="submitting"),
+                   m.LetterEvent(letter_id=letter.id, at=at, from_state="submitting", to_state="submitted",
+                                 evidence_ids=[1])])
+        s.flush()
+        obs = Observation(letter_id=letter.id, channel="site_query", outcome="found", at=at, replied=True,
+                          html_id=html.id, detail={"flags": ["ack_or_reply_uncertain"], "行": 1})
+        s.add(obs)
+        s.flush()
+        s.add(m.Reply(letter_id=letter.id, channel="site_query", replied_at=at, first_seen_at=at,
+                      observation_id=obs.id, flags=["site_time_before_submission"]))
+        s.add(m.MailMessage(account="box", folder="INBOX", uidvalidity=2**32 - 1, uid=7, message_id="<m@x>",
+                            internaldate=at, size=100, kind="reply", letter_id=letter.id,
+                            eml_evidence_id=html.id, created_at=at))
+        s.add(m.MailFolderState(account="box", folder="INBOX", uidvalidity=2**32 - 1, last_uid=7))
+        s.add(m.Lease(name="daemon:a", holder="a", until=at, detail={"pid": 1}))
+        s.commit()
+        return letter.id
+
+
+def test_migrations_empty_to_head_to_base_and_back(any_db):
+    """Empty -> head -> base -> head, on SQLite and on PostgreSQL, and the same version row."""
+    from alembic import command
+
+    engine = any_db.engine
+    cfg = alembic_config(engine)
+    command.upgrade(cfg, "head")
+    assert TABLES | {"mail_messages", "mail_folder_state", "apscheduler_jobs", "leases"} <= set(inspect(engine).get_table_names())
+    command.downgrade(cfg, "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from alembic_version")).scalar() == 0
+    command.upgrade(cfg, "head")
+    any_db.ensure_schema()                            # twice is fine
+    with engine.connect() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalars().all() == [_head_revision(engine)]
+
+
+def test_migrations_down_and_up_keep_the_rows(any_db):
+    """Every downgrade and upgrade, one step at a time, with rows present: nothing is lost on the
+    way (a table copied by SQLite's batch mode must not cascade-delete the rows that refer to it)."""
+    from alembic import command
+
+    letter_id = _full_rows(any_db)
+    engine = any_db.engine
+    cfg = alembic_config(engine)
+    before = _counts(engine)
+    assert all(before.values()), before
+    revisions = _revisions(engine)
+    for rev in reversed(revisions[:-1]):            # head-1 ... 0001
+        command.downgrade(cfg, rev)
+        assert _counts(engine) == before, f"downgrade to {rev}"
+    for rev in revisions[1:]:
+        command.upgrade(cfg, rev)
+        assert _counts(engine) == before, f"upgrade to {rev}"
+    with any_db.session() as s:
+        letter = s.get(Letter, letter_id)
+        assert (letter.tracking_code, letter.writer["name"]) == ("BJ2024-0001", "王小明")
+        assert [e.to_state for e in letter.events] == ["submitting", "submitted"]
+        assert letter.observations[0].detail == {"flags": ["ack_or_reply_uncertain"], "行": 1}
+        assert letter.mailbox.site.moderated is False      # 0006's server default, after the round trip
+        # the sequences go on past the rows that survived
+        new = _letter(letter.campaign, s.scalar(select(Mailbox).where(Mailbox.kind == "leader")))
+        s.add(new)
+        s.commit()
+        assert new.id > letter_id
+
+
+def test_schema_is_what_the_models_say(any_db):
+    """Alembic's own comparison of the migrated database with the models finds nothing to do,
+    on either backend (types and lengths included)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from bot.store.models import Base
+
+    any_db.ensure_schema()
+
+    def ours(obj, name, type_, reflected, compare_to):
+        # APScheduler's job store (0004) is APScheduler's table, not a model of ours.
+        return not (type_ == "table" and name == "apscheduler_jobs") and not (
+            type_ == "index" and name == "ix_apscheduler_jobs_next_run_time")
+
+    with any_db.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True,
+                                                     "include_object": ours})
+        assert compare_metadata(ctx, Base.metadata) == []
+
+
+def test_json_booleans_and_server_defaults(any_db):
+    """JSON comes back as it went in (CJK, nesting, empty), booleans as booleans, and a column
+    with a server default is filled by the database for a row written without it."""
+    any_db.ensure_schema()
+    value = {"flags": ["unknown_status"], "原文": "已受理", "n": [1, 2.5, None, True], "nested": {"a": {}}}
+    with any_db.session() as s:
+        mailbox = _site_and_mailbox(s)
+        letter = _letter(_campaign(s), mailbox, writer=value)
+        s.add(letter)
+        s.commit()
+        lid = letter.id
+        s.execute(text("insert into sites (key, name, \"group\", host_unit, base_url, platform, platform_version, "
+                       "region, roster_order, source) values ('raw', 'r', 'g', '', 'u', 'p', 1, '', 0, '')"))
+        s.commit()
+    with any_db.session() as s:
+        assert s.get(Letter, lid).writer == value
+        assert s.get(Letter, lid).events == []
+        raw = s.scalar(select(Site).where(Site.key == "raw"))
+        assert raw.moderated is False and isinstance(raw.moderated, bool)
+        raw.moderated = True
+        s.commit()
+    with any_db.session() as s:
+        assert s.scalar(select(Site.moderated).where(Site.key == "raw")) is True
+        assert s.scalars(select(Site.key).where(Site.moderated.is_(False))).all() == ["baoji-gov"]
+
+
+def _first_use(url: str, go, results) -> None:
+    """A forked process's first use of the database (migrate on first use, as a daemon does)."""
+    go.wait(30)
     try:
+        database = Database(url)
         database.ensure_schema()
-        database._ready = False
-        database.ensure_schema()                      # twice is fine
-        insp = inspect(database.engine)
-        assert TABLES <= set(insp.get_table_names())
+        database.dispose()
+        results.put("ok")
+    except BaseException as e:           # noqa: BLE001 - reported by the parent
+        results.put(f"{type(e).__name__}: {e}")
+
+
+def test_several_processes_bring_one_empty_database_up_at_once(postgres_url):
+    """Daemons started together on an empty PostgreSQL database: each one migrates on first use;
+    they take turns (an advisory lock), so every one of them starts, and the schema is made once.
+    Forked processes (cheap: the product is imported already) released at the same moment."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    go, results = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_first_use, args=(postgres_url, go, results)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    go.set()
+    outcomes = sorted(results.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(30)
+    assert outcomes == ["ok"] * 4, outcomes
+    database = Database(postgres_url)
+    try:
         with database.engine.connect() as conn:
             assert conn.execute(text("select version_num from alembic_version")).scalars().all() == [
                 _head_revision(database.engine)]
-            assert conn.execute(text("SHOW TIME ZONE")).scalar() == "America/New_York"
-        _roundtrip(database)
-        with database.session() as s:
-            mailbox = _site_and_mailbox(s, key=f"site-{uuid.uuid4().hex[:8]}")
-            campaign = _campaign(s)
-            s.add(_letter(campaign, mailbox))
-            s.commit()
-            s.add(_letter(campaign, mailbox))
-            with pytest.raises(IntegrityError):
-                s.commit()
-            s.rollback()
-            site = mailbox.site
-            for letter in s.scalars(select(Letter).where(Letter.campaign_id == campaign.id)).all():
-                s.delete(letter)
-            s.delete(campaign)
-            s.delete(mailbox)
-            s.delete(site)
-            s.commit()
     finally:
         database.dispose()
+
+
+def test_two_threads_first_sessions_at_once(any_db_url):
+    """Two threads of one process (two workers, each with its own Database) open their first
+    session at the same moment: both migrate-on-first-use calls succeed (Alembic's module-level
+    state is not shared between them mid-run)."""
+    import threading
+
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def first_session():
+        database = Database(any_db_url)
+        try:
+            barrier.wait()
+            with database.session() as s:
+                s.execute(select(Letter.id)).all()
+        except BaseException as e:          # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            database.dispose()
+
+    threads = [threading.Thread(target=first_session) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+
+
+def test_long_text_from_site_pages_is_kept(any_db):
+    """What a site writes in a status cell, a unit, a displayed time, a tracking code or a
+    password, and a template's step name, can be longer than any VARCHAR: stored whole, on both
+    backends (PostgreSQL refused it before migration 0008)."""
+    from bot.store import models as m
+
+    long = "已办结（" + "该信件已由相关部门依法依规办理并答复，" * 30 + "）"
+    at = datetime(2024, 4, 26, 10, 0, tzinfo=UTC)
+    with any_db.session() as s:
+        letter = _letter(_campaign(s), _site_and_mailbox(s), tracking_code="BJ" + "0" * 300, password="密" * 150)
+        s.add(letter)
+        s.flush()
+        s.add(m.EvidenceFile(letter_id=letter.id, kind="html", step="点击“" + "提交" * 150 + "”", path="p",
+                             sha256="0" * 64, size=1, created_at=at))
+        s.add(Observation(letter_id=letter.id, channel="site_query", outcome="found", at=at, site_status=long,
+                          reply_unit="宝鸡市" + "某某局" * 100, displayed_raw="回复时间：" + "2024年5月6日 " * 20))
+        s.add(m.Reply(letter_id=letter.id, channel="site_query", replied_at=at, first_seen_at=at, unit="局" * 300))
+        s.commit()
+        lid = letter.id
+    with any_db.session() as s:
+        letter = s.get(Letter, lid)
+        assert letter.tracking_code == "BJ" + "0" * 300 and letter.password == "密" * 150
+        assert letter.observations[0].site_status == long
+        assert len(letter.observations[0].reply_unit) == 303 and letter.replies[0].unit == "局" * 300
+        assert s.scalar(select(m.EvidenceFile.step)).startswith("点击“提交")
+
+
+@pytest.mark.postgres
+def test_unreachable_postgres_is_one_line(run_cli):
+    """PostgreSQL's connection errors span two lines; the CLI says them in one."""
+    from bot.sandbox.mailserver import free_port
+
+    url = f"postgresql+psycopg://bot:secret@127.0.0.1:{free_port()}/nowhere"
+    proc = run_cli("db", "upgrade", env={"MAILBOX_BOT_DATABASE_URL": url})
+    line = one_line_error(proc, "127.0.0.1", "refused")
+    assert "secret" not in line

@@ -8,6 +8,7 @@ command that needs the database applies on first use.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -20,6 +21,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import UserError
 from bot.resources import migrations_dir
+
+
+# PostgreSQL advisory lock taken by every migration run (db/env.py): processes that bring one
+# database up to date at once take turns instead of racing to create the same tables.
+MIGRATION_LOCK_KEY = 0x6D62_0001          # "mb" 1: any constant no other program of the database uses
+
+# Alembic keeps its running migration in module globals (alembic.context, alembic.op): two
+# threads of one process migrating at once would tread on each other, so they take turns too.
+_alembic_lock = threading.Lock()
 
 
 def make_engine(url: str) -> Engine:
@@ -56,9 +66,12 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     try:
-        command.upgrade(alembic_config(engine), revision)
+        with _alembic_lock:
+            command.upgrade(alembic_config(engine), revision)
     except OperationalError as e:
-        raise UserError(f"database {engine.url.render_as_string(hide_password=True)}: {e.orig}") from None
+        # One line: PostgreSQL's messages span several ("...failed: Connection refused\n\tIs the server running...").
+        reason = " ".join(str(e.orig).split())
+        raise UserError(f"database {engine.url.render_as_string(hide_password=True)}: {reason}") from None
 
 
 class Database:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from bot.store.types import UTCDateTime, VocabString
+from bot.store.types import PageText, UTCDateTime, VocabString
 from bot.vocab import Channel, FlowOutcome, LetterState, Outcome, ReplyKind
 
 
@@ -44,7 +44,8 @@ class Site(Base):
     # It publishes letters only after its staff review them (migration 0006).
     moderated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
-    mailboxes: Mapped[list[Mailbox]] = relationship(back_populates="site")
+    # In the order they were added (PostgreSQL returns an updated row last otherwise).
+    mailboxes: Mapped[list[Mailbox]] = relationship(back_populates="site", order_by="Mailbox.id")
 
 
 class Mailbox(Base):
@@ -98,8 +99,8 @@ class Letter(Base):
     body: Mapped[str] = mapped_column(Text)
     writer: Mapped[dict[str, Any]] = mapped_column(default=dict)     # name, phone, email, ...
     reply_token: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
-    tracking_code: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
-    password: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    tracking_code: Mapped[str | None] = mapped_column(PageText(100), nullable=True, index=True)
+    password: Mapped[str | None] = mapped_column(PageText(100), nullable=True)
     planned_at: Mapped[datetime | None] = mapped_column(nullable=True)
     submitted_at: Mapped[datetime | None] = mapped_column(nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -147,7 +148,7 @@ class EvidenceFile(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id", ondelete="SET NULL"), nullable=True, index=True)
     kind: Mapped[str] = mapped_column(String(20))            # screenshot | html | eml | trace
-    step: Mapped[str] = mapped_column(String(200), default="")
+    step: Mapped[str] = mapped_column(PageText(200), default="")
     path: Mapped[str] = mapped_column(String(500))           # relative to the evidence dir
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(Integer)
@@ -170,13 +171,13 @@ class Observation(Base):
     channel: Mapped[Channel] = mapped_column(VocabString(Channel))
     at: Mapped[datetime]
     outcome: Mapped[Outcome] = mapped_column(VocabString(Outcome))
-    site_status: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    site_status: Mapped[str | None] = mapped_column(PageText(50), nullable=True)
     replied: Mapped[bool] = mapped_column(Boolean, default=False)
     reply_text: Mapped[str | None] = mapped_column(Text, nullable=True)
-    reply_unit: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reply_unit: Mapped[str | None] = mapped_column(PageText(200), nullable=True)
     displayed_reply_at: Mapped[datetime | None] = mapped_column(nullable=True)
     displayed_date_only: Mapped[bool] = mapped_column(Boolean, default=False)
-    displayed_raw: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    displayed_raw: Mapped[str | None] = mapped_column(PageText(100), nullable=True)
     html_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_files.id"), nullable=True)
     screenshot_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_files.id"), nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -198,7 +199,7 @@ class Reply(Base):
     displayed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     date_only: Mapped[bool] = mapped_column(Boolean, default=False)
     text: Mapped[str | None] = mapped_column(Text, nullable=True)
-    unit: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    unit: Mapped[str | None] = mapped_column(PageText(200), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     flags: Mapped[list[Any]] = mapped_column(default=list)
     observation_id: Mapped[int | None] = mapped_column(ForeignKey("observations.id"), nullable=True)

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, String
+from sqlalchemy import DateTime, String, Text
 from sqlalchemy.types import TypeDecorator
 
 from bot.clock import aware
@@ -58,3 +58,13 @@ class VocabString(TypeDecorator):
             return self.enum_cls(value)
         except ValueError:
             raise ValueError(f"the database holds {value!r}, which is no {self.enum_cls.__name__}") from None
+
+
+
+def PageText(length: int):  # noqa: N802 - used like a type: mapped_column(PageText(200))
+    """Text read from a site's page (a status cell, a replying unit, a displayed time, a
+    tracking code or password the site chose, a step name from a template): a site may put any
+    amount there. Unbounded TEXT on PostgreSQL, which refuses a value longer than a VARCHAR
+    (migration 0008); on SQLite, which ignores lengths, the VARCHAR(length) the earlier
+    migrations made, so that no table has to be copied to change it."""
+    return String(length).with_variant(Text(), "postgresql")
