@@ -65,7 +65,18 @@ def world(tmp_path, db_url):
                           '[captcha]\nsolver = "bot.sandbox.captcha:solve"\n', encoding="utf-8")
         env = {**os.environ, "MAILBOX_BOT_DATABASE_URL": db_url, "MAILBOX_BOT_CLOCK": clock.spec()}
         env.pop("MAILBOX_BOT_CONFIG", None)
-        yield sandbox, clock, campaign, config, env, Database(db_url), tmp_path
+        try:
+            yield sandbox, clock, campaign, config, env, Database(db_url), tmp_path
+        finally:
+            # A test that failed while a daemon ran must not leave it running (it would go on
+            # working through the rest of the suite).
+            for proc in _STARTED.pop(id(config), []):
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=30)
+
+
+_STARTED: dict[int, list] = {}
 
 
 def cli(world, *args, check=True):
@@ -81,8 +92,10 @@ def daemon(world, log_json=True):
     sandbox, clock, campaign, config, env, db, tmp = world
     args = [sys.executable, "-m", "bot", "-c", str(config), "run", "--tick", "0.3"] + (["--log-json"] if log_json else [])
     # Its own process group: a SIGKILL takes the browser with it, as a crash of the machine would.
-    return subprocess.Popen(args, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen(args, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
+    _STARTED.setdefault(id(config), []).append(proc)
+    return proc
 
 
 def crash(proc) -> None:
