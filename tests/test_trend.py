@@ -1,6 +1,7 @@
 """Quarter after quarter (issue 14): `demo --roster A --roster B` plays two small campaigns into
 one database and writes trend.json/.xlsx/.html; `report --trend` reads them back; the rules
-(failed, undecided, improved/regressed, site keys) hold. One demo run serves the whole module."""
+(failed, undecided, improved/regressed, site keys) hold. The demo run (`trend_demo`, in
+conftest.py: QA then QB) is shared with tests/test_dashboard.py."""
 
 from __future__ import annotations
 
@@ -15,64 +16,8 @@ from bot.report.rows import ReportMeta, ReportRow
 from bot.report.trend import Campaign, build, changes, percentile, repeat_failures, trend_dict
 from bot.vocab import RowStatus
 
-ROSTER = """\
-[campaign]
-name = "{name}"
-submit_at = "{submit}"
-end_at = "{end}"
-poll_every = "6h"
-
-[[site]]
-name = "测试县人民政府"
-group = "政府门户网站"
-platform = "jact"
-mailboxes = ["leader"]
-slug = "jia"
-reply = {{ workdays = {jia}, at = "15:00" }}
-
-[[site]]
-name = "宝鸡市测试乙局"
-group = "市级部门网站"
-platform = "minimal"
-mailboxes = ["leader"]
-slug = "yi"
-reply = {{ workdays = {yi}, at = "10:00" }}
-
-[[site]]
-name = "{bing_name}"
-group = "市级部门网站"
-platform = "minimal"
-mailboxes = ["leader"]
-slug = "bing"
-"""
-
-# QA: 甲 same day, 乙 late (7 working days: May Day in between), 丙 never replies.
-# QB: 甲 late (6), 乙 within (2), 丙 (renamed, same site key) never replies again.
-QA = dict(name="QA", submit="2024-04-26T10:00:00+08:00", end="2024-05-10T18:00:00+08:00", jia=0, yi=7,
-          bing_name="宝鸡市测试丙局")
-QB = dict(name="QB", submit="2024-07-12T10:00:00+08:00", end="2024-07-23T18:00:00+08:00", jia=6, yi=2,
-          bing_name="宝鸡市测试丙中心")
-
-
-@pytest.fixture(scope="module")
-def played(tmp_path_factory):
-    """The demo with two rosters, as a user runs it (once for the module)."""
-    import os
-    import subprocess
-    import sys
-
-    root = tmp_path_factory.mktemp("trend")
-    for spec in (QA, QB):
-        (root / f"{spec['name']}.toml").write_text(ROSTER.format(**spec), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != "MAILBOX_BOT_CONFIG"}
-    proc = subprocess.run([sys.executable, "-m", "bot", "demo", "--roster", "QA.toml", "--roster", "QB.toml",
-                           "--out", "out", "--no-mail"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return root, root / "out", proc
-
-
-def test_demo_with_two_rosters_writes_the_trend(played):
-    root, out, proc = played
+def test_demo_with_two_rosters_writes_the_trend(trend_demo):
+    root, out, proc = trend_demo
     data = json.loads((out / "trend.json").read_text(encoding="utf-8"))
     assert data["campaigns"] == ["QA", "QB"]
     assert {"campaigns", "groups", "sites", "repeat_failures"} <= data.keys()
@@ -115,8 +60,8 @@ def test_demo_with_two_rosters_writes_the_trend(played):
     assert "宝鸡市测试丙中心" in page
 
 
-def test_report_trend_through_the_cli(played, run_cli, tmp_path):
-    root, out, _ = played
+def test_report_trend_through_the_cli(trend_demo, run_cli, tmp_path):
+    root, out, _ = trend_demo
     env = {"MAILBOX_BOT_DATABASE_URL": f"sqlite:///{out / 'demo.sqlite3'}"}
     proc = run_cli("report", "--trend", "QA", "QB", "--json", "--out", "tr", env=env)
     assert proc.returncode == 0, proc.stderr
@@ -133,10 +78,10 @@ def test_report_trend_through_the_cli(played, run_cli, tmp_path):
     assert "failed in two or more campaigns: 宝鸡市测试丙中心" in text and "over decided sites" in text
 
 
-def test_bad_trend_input_is_one_line(played, run_cli):
+def test_bad_trend_input_is_one_line(trend_demo, run_cli):
     from conftest import one_line_error
 
-    root, out, _ = played
+    root, out, _ = trend_demo
     env = {"MAILBOX_BOT_DATABASE_URL": f"sqlite:///{out / 'demo.sqlite3'}"}
     one_line_error(run_cli("report", "--trend", "QA", "Q9", "--json", env=env), "'Q9'", "QA, QB", empty_stdout=True)
     one_line_error(run_cli("report", "--trend", "QA", "QA", env=env), "'QA'", "twice")
