@@ -59,6 +59,12 @@ def test_demo_with_two_rosters_writes_the_trend(trend_demo):
     assert "@import" not in page and "url(" not in page
     assert "宝鸡市测试丙中心" in page
 
+    # The single-campaign report.html: a working-days histogram and a per-group summary.
+    single = (out / "QA" / "report.html").read_text(encoding="utf-8")
+    assert single.count("<svg") == 1 and "<script" not in single.lower()
+    assert single.count('<tr class="group-summary">') == 3          # header, 政府门户网站, 市级部门网站
+    assert re.search(r"<th>市级部门网站</th><td>2</td><td>2</td><td>0</td><td>0</td><td>0</td><td>1</td>", single)
+
 
 def test_report_trend_through_the_cli(trend_demo, run_cli, tmp_path):
     root, out, _ = trend_demo

@@ -82,3 +82,18 @@ def histogram_chart(histograms: list[tuple[str, dict[int, int]]],
     return bar_chart([str(d) for d in days] or ["0"], series or [("", [None])], title=title,
                      label=title + "：" + "；".join(f"{n} " + "，".join(f"{d}天{h.get(d, 0)}封" for d in days)
                                                   for n, h in histograms))
+
+
+def report_extras(rows, meta) -> dict:
+    """What the single-campaign report.html shows besides the table: the working-days histogram
+    (inline SVG) and a per-group summary (the table's own per-site statistics, per group)."""
+    from bot.report.rows import group_order
+    from bot.report.summary import summarize
+    from bot.report.trend import working_days_histogram
+
+    rows = list(rows)
+    hist = working_days_histogram(rows)
+    return {
+        "histogram": histogram_chart([(meta.campaign or "", hist)]) if hist else Markup(""),
+        "groups": [(g, summarize([r for r in rows if r.group == g], meta)) for g in group_order(rows)],
+    }
