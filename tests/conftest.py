@@ -176,6 +176,62 @@ def run_cli(tmp_path, db_url):
     return run
 
 
+# -- two small campaigns played one after the other (tests/test_trend.py, tests/test_dashboard.py)
+
+TREND_ROSTER = """\
+[campaign]
+name = "{name}"
+submit_at = "{submit}"
+end_at = "{end}"
+poll_every = "6h"
+
+[[site]]
+name = "测试县人民政府"
+group = "政府门户网站"
+platform = "jact"
+mailboxes = ["leader"]
+slug = "jia"
+reply = {{ workdays = {jia}, at = "15:00" }}
+
+[[site]]
+name = "宝鸡市测试乙局"
+group = "市级部门网站"
+platform = "minimal"
+mailboxes = ["leader"]
+slug = "yi"
+reply = {{ workdays = {yi}, at = "10:00" }}
+
+[[site]]
+name = "{bing_name}"
+group = "市级部门网站"
+platform = "minimal"
+mailboxes = ["leader"]
+slug = "bing"
+"""
+
+# QA: 甲 same day, 乙 late (7 working days: May Day in between), 丙 never replies.
+# QB: 甲 late (6), 乙 within (2), 丙 (renamed, same site key) never replies again.
+TREND_QA = dict(name="QA", submit="2024-04-26T10:00:00+08:00", end="2024-05-10T18:00:00+08:00", jia=0, yi=7,
+          bing_name="宝鸡市测试丙局")
+TREND_QB = dict(name="QB", submit="2024-07-12T10:00:00+08:00", end="2024-07-23T18:00:00+08:00", jia=6, yi=2,
+          bing_name="宝鸡市测试丙中心")
+
+
+@pytest.fixture(scope="session")
+def trend_demo(tmp_path_factory):
+    """`mailbox-bot demo --roster QA.toml --roster QB.toml --out out --no-mail`, as a user runs it,
+    once for the session: (folder, out folder, the process). Treat its database as read-only
+    (copy it to change it)."""
+    root = tmp_path_factory.mktemp("trend")
+    for spec in (TREND_QA, TREND_QB):
+        (root / f"{spec['name']}.toml").write_text(TREND_ROSTER.format(**spec), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "MAILBOX_BOT_CONFIG"}
+    proc = subprocess.run([sys.executable, "-m", "bot", "demo", "--roster", "QA.toml", "--roster", "QB.toml",
+                           "--out", "out", "--no-mail"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return root, root / "out", proc
+
+
 # A real Dovecot (IMAP + LMTP on loopback) for the mail tests: see tests/mailserver.py.
 sys.path.insert(0, str(Path(__file__).parent))
 from mailserver import dovecot, dovecot_server  # noqa: E402, F401

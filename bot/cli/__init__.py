@@ -15,6 +15,7 @@ from bot.cli import (calendar_cmd, check_cmd, config_cmd, db_cmd, inspect_cmd, l
 from bot.cli import evidence_cmd, scaffold_cmd
 from bot.cli import campaign_cmd, poll_cmd, run_cmd
 from bot.cli import letters_cmd
+from bot.cli import serve_cmd
 from bot.cli import init_cmd
 from bot.cli.common import app_state
 from bot.errors import UserError
@@ -54,6 +55,7 @@ app.command("report", help=report_cmd.HELP)(report_cmd.report)
 app.command("scaffold", help=scaffold_cmd.HELP)(scaffold_cmd.scaffold)
 app.command("run", help=run_cmd.HELP)(run_cmd.run)
 app.command("poll", help=poll_cmd.HELP)(poll_cmd.poll)
+app.command("serve", help=serve_cmd.HELP)(serve_cmd.serve)
 
 
 def _register_optional() -> None:

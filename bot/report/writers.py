@@ -21,6 +21,7 @@ from bot.report.rows import (
     COL_GROUP, ReportMeta, ReportRow, as_of_text, columns, generated_text, grouped_table_rows, iso,
     ordered, rule_text, table_rows,
 )
+from bot.report.charts import report_extras
 from bot.report.summary import notice_sentence, summarize
 
 Dest = str | Path | IO
@@ -187,6 +188,7 @@ def html(rows: Iterable[ReportRow], meta: ReportMeta) -> str:
         rule=rule_text(meta),
         generated=generated_text(meta),
         as_of=as_of_text(meta),
+        extras=report_extras(rows, meta),
     )
 
 
