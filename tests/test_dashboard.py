@@ -184,3 +184,19 @@ def test_a_non_loopback_bind_requires_the_password(dashboard):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_a_database_that_needs_migrating_is_left_as_it_is(run_cli, db_url):
+    """The dashboard writes nothing, migrations included: an older schema is one line."""
+    from conftest import one_line_error
+
+    from bot.store.db import Database, upgrade
+
+    db = Database(db_url)
+    upgrade(db.engine, "0007")
+    db.dispose()
+    path = db_url.removeprefix("sqlite:///")
+    before = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    proc = run_cli("serve", "--port", "0")
+    one_line_error(proc, "0007", "mailbox-bot db upgrade", empty_stdout=True)
+    assert hashlib.sha256(open(path, "rb").read()).hexdigest() == before

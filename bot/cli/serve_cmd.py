@@ -47,7 +47,7 @@ def serve(
                         "run a campaign or `mailbox-bot demo` first, or set $MAILBOX_BOT_DATABASE_URL)")
     evidence = Path(evidence_dir) if evidence_dir else Path(app_state.config.paths.evidence_dir)
     db = app_state.db
-    db.ensure_schema()
+    db.require_current()            # read-only: never migrates
     digest = None if loopback else password_digest(password)
     app = create_app(db, app_state.calendar(), app_state.clock, evidence, password_digest=digest)
 

@@ -88,6 +88,24 @@ class Database:
             upgrade(self.engine)
             self._ready = True
 
+    def require_current(self) -> None:
+        """For readers that must write nothing (the dashboard): the schema is checked, never
+        changed; a database that needs migrating is one line saying so."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(alembic_config(self.engine)).get_current_head()
+        try:
+            with self.engine.connect() as conn:
+                at = MigrationContext.configure(conn).get_current_revision()
+        except OperationalError as e:
+            reason = " ".join(str(e.orig).split())
+            raise UserError(f"database {self.engine.url.render_as_string(hide_password=True)}: {reason}") from None
+        if at != head:
+            raise UserError(f"database {self.engine.url.render_as_string(hide_password=True)} is at schema revision "
+                            f"{at or 'none'}, this program needs {head}: run `mailbox-bot db upgrade` first")
+        self._ready = True
+
     def session(self) -> Session:
         self.ensure_schema()
         return self._sessions()
