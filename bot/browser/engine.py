@@ -320,8 +320,11 @@ class FlowRunner:
         except (PlaywrightTimeout, PlaywrightError, asyncio.TimeoutError) as e:
             result.outcome = FlowOutcome.FAILED
             result.message, result.failed_step = _first_line(str(e)) + self._what(run.step, variables), run.label
-            # A page that did not come (net::ERR_..., a navigation timeout) may come next time.
-            result.transient = "net::ERR_" in result.message or isinstance(run.step, (Goto, Request))
+            # A page that did not come (net::ERR_..., a navigation timeout) may come next time;
+            # so may a form whose browser went away under it (a remote endpoint lost): the site
+            # was not at fault. (TargetClosedError is not public in Playwright: matched by name.)
+            result.transient = ("net::ERR_" in result.message or isinstance(run.step, (Goto, Request))
+                                or type(e).__name__ == "TargetClosedError" or page.is_closed())
             await self._diagnose_quietly(page, run.label, result)
         if result.final_clicked:
             # Whatever stopped the flow (a login page, a challenge, a timeout), the letter may

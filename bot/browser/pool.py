@@ -69,7 +69,8 @@ class Endpoint:
             self.browser = await pw.chromium.connect(self.address, headers=headers, timeout=30_000)
         else:
             self.browser = await pw.chromium.connect_over_cdp(self.address, timeout=30_000)
-        self.browser.on("disconnected", lambda _b: self.lost())
+        # Only the connection in use: an earlier one set aside may report its end late.
+        self.browser.on("disconnected", lambda b: self.lost() if b is self.browser else None)
         self.lost_at = None
 
     def lost(self) -> None:
@@ -198,7 +199,18 @@ class Browser:
                 e.unvisited.remove(slot)
                 context, page, visited = slot
             else:
-                context = await self._new_context(e, storage_state, proxy)
+                try:
+                    context = await self._new_context(e, storage_state, proxy)
+                except PlaywrightError as err:
+                    # A browser that can no longer open a context is gone, though its
+                    # `disconnected` may come later (seen: a killed CDP Chromium failed thirty
+                    # letters in one second before it did). Set aside now: nothing of the
+                    # letter's was opened, so this is NoBrowser (transient), and the next
+                    # caller goes elsewhere. (TargetClosedError is not public in Playwright.)
+                    if type(err).__name__ != "TargetClosedError" and e.browser.is_connected():
+                        raise
+                    e.lost()
+                    raise NoBrowser(f"{e} was lost: {str(err).strip().splitlines()[0]}") from None
                 page = None
             if lend and visited is None:
                 visited = set()
