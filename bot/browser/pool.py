@@ -187,8 +187,8 @@ class Browser:
         visitors from outside their region)."""
         from bot.browser.engine import save_trace
 
-        e = await self._endpoint()
-        async with e.slots:
+        e = await self._slot()
+        try:
             plain = not trace_path and not storage_state and not proxy
             reuse = not fresh and plain
             lend = fresh and plain and host is not None
@@ -227,6 +227,18 @@ class Browser:
             finally:
                 await self._give_back(e, context, page, healthy and e.up, reuse, lend, visited, host,
                                       trace_path, save_trace)
+        finally:
+            e.slots.release()
+
+    async def _slot(self) -> Endpoint:
+        """An endpoint that is up, with one of its slots taken. A caller that waited for a slot
+        on an endpoint lost meanwhile looks again instead of failing there."""
+        while True:
+            e = await self._endpoint()
+            await e.slots.acquire()
+            if e.up:
+                return e
+            e.slots.release()
 
     @staticmethod
     async def _give_back(e: Endpoint, context, page, healthy: bool, reuse: bool, lend: bool, visited, host,
