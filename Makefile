@@ -5,7 +5,7 @@ demo: setup
 	.venv/bin/mailbox-bot demo
 
 test: setup-test
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest -n auto --dist loadgroup
 
 setup:
 	bash scripts/setup.sh
