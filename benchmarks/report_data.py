@@ -40,7 +40,7 @@ DOUBTS = ("unknown_status", "ack_or_reply_uncertain")
 
 def build(db_url: str, letters: int, seed: int = 1, poll_every: timedelta = timedelta(hours=4)) -> dict:
     """Creates the schema and the campaign; returns counts."""
-    from sqlalchemy import insert
+    from sqlalchemy import insert, text
 
     from bot.store import models as m
     from bot.store.db import Database
@@ -95,12 +95,17 @@ def build(db_url: str, letters: int, seed: int = 1, poll_every: timedelta = time
 
         order = list(range(len(boxes)))
         rnd.shuffle(order)                 # letters are not stored in mailbox order
+        twice: set[int] = set()
         for i, bi in enumerate(order, start=1):
-            box = boxes[bi]
+            box, seq = boxes[bi], 0
+            if i > 1 and rnd.random() < 0.002 and order[i - 2] not in twice:
+                # a campaign told to send a second letter to a mailbox (seq 1), a few times
+                box, seq = boxes[order[i - 2]], 1
+                twice.add(order[i - 2])
             planned = FIRST_SUBMISSION + SUBMISSION_SPAN * rnd.random()
             submitted = planned + timedelta(minutes=rnd.randint(1, 600))
             fate = rnd.random()
-            letter = dict(id=i, campaign_id=campaign.id, mailbox_id=box["id"], seq=0, title=f"咨询事项{i}",
+            letter = dict(id=i, campaign_id=campaign.id, mailbox_id=box["id"], seq=seq, title=f"咨询事项{i}",
                           body="测试信件正文" * 20, writer={"name": "张三", "phone": "13800000000"},
                           tracking_code=f"T{i:08d}", password="pw", planned_at=None, submitted_at=None,
                           state_changed_at=planned, attempts=1, failure=None, failure_kind=None,
@@ -132,6 +137,15 @@ def build(db_url: str, letters: int, seed: int = 1, poll_every: timedelta = time
             if len(obs) > 50_000:
                 flush()
         flush()
+        s.commit()
+        # A daemon stores what it sees as it sees it: a letter's events and observations are
+        # scattered over the tables in time order, not held together by letter.
+        for table in (m.LetterEvent.__table__, m.Observation.__table__):
+            cols = ", ".join(f'"{c.name}"' for c in table.columns if c.name != "id")
+            s.execute(text(f"CREATE TEMP TABLE shuffled AS SELECT {cols} FROM {table.name} ORDER BY at, id"))
+            s.execute(text(f"DELETE FROM {table.name}"))
+            s.execute(text(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM shuffled ORDER BY rowid"))
+            s.execute(text("DROP TABLE shuffled"))
         s.commit()
     db.dispose()
     return counts
