@@ -92,3 +92,112 @@ def test_rows_are_the_letter_by_letter_verdicts_in_the_same_order(db, as_of):
         assert any(r.flags for r in fast)
         assert len({(r.site, r.mailbox) for r in fast}) < LETTERS        # a mailbox written to twice
     assert meta.as_of == as_of
+
+
+# ------------------------------------------------------------------------------- writers
+
+OLD_TBODY = """  <tbody>
+  {% for heading, rows in sections %}
+    <tr class="group"><th colspan="{{ columns|length }}">{{ heading }}</th></tr>
+    {% for row in rows %}
+    <tr>
+      {% for h in columns %}
+      <td class="{{ cell_class[loop.index0] }}">{{ row[h] }}</td>
+      {% endfor %}
+    </tr>
+    {% endfor %}
+  {% endfor %}
+  </tbody>"""
+
+
+@pytest.fixture(scope="module")
+def report(db):
+    """The campaign's rows, and some that a web page, a spreadsheet and Markdown must escape."""
+    rows, meta = campaign_rows(db, report_data.CAMPAIGN, WorkCalendar(), as_of=report_data.AS_OF,
+                               generated_at=datetime(2024, 6, 1, 1, 0, tzinfo=timezone.utc))
+    odd = [("<script>alert('x')</script> & \"局\"", "=HYPERLINK(\"http://x\")"), ("A|B\\C\n<D>", "+1\x07ctrl"),
+           ("@SUM(A1)", "长" * 40_000), ("\t=1+1", "-2")]
+    for i, (site, note) in enumerate(odd):
+        rows.append(ReportRow(site=site, group="+区县网站" if i % 2 else "市级部门网站", roster_order=i, mailbox="领导信箱",
+                              mailbox_order=0, submitted_at=None, replied_at=None, working_days=None,
+                              within_deadline=None, same_day=None, status="submit_failed", flags=("odd_flag",),
+                              note=note, letter_id=None))
+    return rows, meta
+
+
+def test_json_is_json_dumps_text(report, tmp_path):
+    from bot.report import report_dict, write_json
+
+    rows, meta = report
+    write_json(rows, meta, tmp_path / "r.json")
+    expected = json.dumps(report_dict(rows, meta), ensure_ascii=False, indent=2) + "\n"
+    assert (tmp_path / "r.json").read_text(encoding="utf-8") == expected
+
+
+def test_html_is_the_template_loop_rendering(report):
+    from jinja2 import Environment
+
+    from bot.report import html
+    from bot.report.rows import as_of_text, columns, generated_text, grouped_table_rows, rule_text
+    from bot.report.summary import notice_sentence, summarize
+    from bot.report.writers import _CELL_CLASS, TEMPLATES
+
+    rows, meta = report
+    source = (TEMPLATES / "table.html").read_text(encoding="utf-8")
+    assert "  <tbody>\n{{ tbody }}  </tbody>" in source
+    old = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True).from_string(
+        source.replace("  <tbody>\n{{ tbody }}  </tbody>", OLD_TBODY))
+    expected = old.render(meta=meta, columns=columns(meta), cell_class=_CELL_CLASS,
+                          sections=grouped_table_rows(rows, meta), sentence=notice_sentence(rows, meta),
+                          summary=summarize(rows, meta), rule=rule_text(meta), generated=generated_text(meta),
+                          as_of=as_of_text(meta))
+    got = html(rows, meta)
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &#34;局&#34;" in got
+    assert got == expected
+
+
+def test_markdown_cells_escaped_as_before(report):
+    from bot.report import markdown
+
+    rows, meta = report
+    text = markdown(rows, meta)
+    assert "A\\|B\\\\C \\<D>" in text
+    assert text.count("\n| ") >= LETTERS
+
+
+def test_xlsx_every_cell_and_the_layout(report, tmp_path):
+    import openpyxl
+
+    from bot.report import write_xlsx
+    from bot.report.rows import COL_GROUP, columns, table_rows
+    from bot.report.writers import _WRAP_COLUMNS, XLSX_HEADER_ROW, formula_like
+
+    rows, meta = report
+    write_xlsx(rows, meta, tmp_path / "r.xlsx")
+    ws = openpyxl.load_workbook(tmp_path / "r.xlsx").active
+    header = columns(meta)
+    r = XLSX_HEADER_ROW + 1
+    group = None
+    merged = {str(m) for m in ws.merged_cells.ranges}
+    for d in table_rows(rows, meta):
+        if d[COL_GROUP] != group:          # a group heading row, merged across
+            group = d[COL_GROUP]
+            assert ws.cell(r, 1).value.endswith(group) and f"A{r}:I{r}" in merged
+            r += 1
+        for c, h in enumerate(header, start=1):
+            cell, value = ws.cell(r, c), d[h]
+            if isinstance(value, str):
+                text = "".join("\ufffd" if ord(ch) < 32 and ch not in "\t\n\r" else ch for ch in value)[:32767]
+                # an empty text is written as an empty cell (as openpyxl always did)
+                assert (cell.value, cell.data_type) == ((text, "s") if text else (None, "inlineStr")), (r, c)
+                assert cell.quotePrefix == formula_like(value), (r, c)
+            else:
+                assert cell.value == value and cell.data_type == "n", (r, c)
+            assert (cell.font.name, cell.font.sz, cell.font.b) == ("宋体", 11, False)
+            assert cell.border.left.style == cell.border.bottom.style == "thin"
+            assert cell.alignment.wrap_text and cell.alignment.vertical == "center"
+            assert cell.alignment.horizontal == ("left" if c in _WRAP_COLUMNS else "center")
+        r += 1
+    assert ws.cell(r, 1).value is None and "在互动回应专项检查中" in ws.cell(r + 1, 1).value
+    assert ws.freeze_panes == f"A{XLSX_HEADER_ROW + 1}" and ws.page_setup.orientation == "landscape"
+    assert ws.print_area.endswith(f"$I${ws.max_row}")
