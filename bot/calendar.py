@@ -58,6 +58,11 @@ class WorkCalendar:
                  official_through: int | None = None):
         self.overrides = dict(overrides or {})
         self.official_through = official_through or PACKAGE_OFFICIAL_THROUGH
+        # Answers already given: a report asks the same few hundred days and deadlines again
+        # for every one of its letters. The calendar does not change once made.
+        self._workdays: dict[date, bool] = {}
+        self._nth: dict[tuple[date, int], date] = {}
+        self._counts: dict[tuple[date, date], int] = {}
 
     @classmethod
     def from_file(cls, path: Path | str | None) -> "WorkCalendar":
@@ -84,7 +89,10 @@ class WorkCalendar:
         return DayInfo(day, True, "工作日", estimated)
 
     def is_workday(self, day: date) -> bool:
-        return self.day(day).workday
+        known = self._workdays.get(day)
+        if known is None:
+            known = self._workdays[day] = self.day(day).workday
+        return known
 
     def next_workday(self, day: date) -> date:
         """The first working day strictly after `day`."""
@@ -97,18 +105,24 @@ class WorkCalendar:
         """The n-th working day strictly after `day`; n = 0 is `day` itself."""
         if n < 0:
             raise ValueError("n must be >= 0")
-        d = day
-        for _ in range(n):
-            d = self.next_workday(d)
-        return d
+        known = self._nth.get((day, n))
+        if known is None:
+            d = day
+            for _ in range(n):
+                d = self.next_workday(d)
+            known = self._nth[(day, n)] = d
+        return known
 
     def count_workdays(self, start: date, end: date) -> int:
         """Working days d with start < d <= end (0 when end <= start)."""
-        n, d = 0, start + timedelta(days=1)
-        while d <= end:
-            n += self.is_workday(d)
-            d += timedelta(days=1)
-        return n
+        known = self._counts.get((start, end))
+        if known is None:
+            n, d = 0, start + timedelta(days=1)
+            while d <= end:
+                n += self.is_workday(d)
+                d += timedelta(days=1)
+            known = self._counts[(start, end)] = n
+        return known
 
     def any_estimated(self, start: date, end: date) -> bool:
         return self.is_estimated(start) or self.is_estimated(end)

@@ -40,31 +40,76 @@ SUMMARY_KEYS = ("sites", "letters", "within_deadline_sites", "same_day_sites",
                 "deleted_sites", "no_reply_sites", "awaiting_sites", "as_of")
 
 
-def _by_site(rows: Iterable[ReportRow]) -> dict[str, list[ReportRow]]:
-    """Site name -> its rows, sites in table order."""
-    sites: dict[str, list[ReportRow]] = {}
+class _Site:
+    """What the statistics need to know of one site's letters, gathered in one pass."""
+
+    __slots__ = ("all_within", "all_same_day", "deleted", "no_reply", "late", "failed", "awaiting_letters",
+                 "unfinished")
+
+    def __init__(self):
+        self.all_within = self.all_same_day = True
+        self.deleted = self.no_reply = self.late = self.failed = False
+        self.awaiting_letters = 0          # letters still within their deadline
+        self.unfinished: str | None = None   # the reason of its first unfinished letter
+
+    @property
+    def awaiting(self) -> bool:
+        """At least one letter still within its deadline, and none that already failed."""
+        return self.awaiting_letters > 0 and not self.failed
+
+    def failure(self, deadline_workdays: int) -> str | None:
+        """The reason the site failed, the most serious first, or None."""
+        if self.deleted:
+            return REASON_DELETED
+        if self.no_reply:
+            return REASON_NO_REPLY
+        if self.late:
+            return REASON_LATE.format(d=deadline_workdays)
+        return None
+
+
+def _sites(rows: Iterable[ReportRow]) -> dict[str, _Site]:
+    """Site name -> its statistics, sites in table order: one sort, one pass over the rows."""
+    sites: dict[str, _Site] = {}
     for r in ordered(rows):
-        sites.setdefault(r.site, []).append(r)
+        s = sites.get(r.site)
+        if s is None:
+            s = sites[r.site] = _Site()
+        within, status = r.within_deadline, r.status
+        if within is not True:
+            s.all_within = False
+            if within is False:
+                s.failed = True
+        if r.same_day is not True:
+            s.all_same_day = False
+        if status == RowStatus.DELETED:
+            s.deleted = True
+        elif status in NO_REPLY_STATUSES:
+            s.no_reply = True
+        elif status == RowStatus.AWAITING:
+            s.awaiting_letters += 1
+        elif status == RowStatus.REPLIED and within is False:
+            s.late = True
+        if s.unfinished is None and status in UNFINISHED:
+            s.unfinished = UNFINISHED[status]
     return sites
-
-
-def _awaiting(rs: list[ReportRow]) -> bool:
-    """At least one letter still within its deadline, and none that already failed."""
-    return (any(r.status == RowStatus.AWAITING for r in rs)
-            and not any(r.within_deadline is False for r in rs))
 
 
 def summarize(rows: Iterable[ReportRow], meta: ReportMeta | None = None) -> dict:
     rows = list(rows)
-    sites = _by_site(rows)
+    return _summary(_sites(rows), len(rows), meta)
+
+
+def _summary(sites: dict[str, _Site], letters: int, meta: ReportMeta | None) -> dict:
+    stats = sites.values()
     return {
         "sites": len(sites),
-        "letters": len(rows),
-        "within_deadline_sites": sum(1 for rs in sites.values() if rs and all(r.within_deadline is True for r in rs)),
-        "same_day_sites": sum(1 for rs in sites.values() if rs and all(r.same_day is True for r in rs)),
-        "deleted_sites": sum(1 for rs in sites.values() if any(r.status == RowStatus.DELETED for r in rs)),
-        "no_reply_sites": sum(1 for rs in sites.values() if any(r.status in NO_REPLY_STATUSES for r in rs)),
-        "awaiting_sites": sum(1 for rs in sites.values() if _awaiting(rs)),
+        "letters": letters,
+        "within_deadline_sites": sum(1 for s in stats if s.all_within),
+        "same_day_sites": sum(1 for s in stats if s.all_same_day),
+        "deleted_sites": sum(1 for s in stats if s.deleted),
+        "no_reply_sites": sum(1 for s in stats if s.no_reply),
+        "awaiting_sites": sum(1 for s in stats if s.awaiting),
         "as_of": iso(meta.as_of) if meta is not None else None,
     }
 
@@ -73,29 +118,21 @@ def failing_sites(rows: Iterable[ReportRow], deadline_workdays: int = 5) -> list
     """(site, reason) for every site with a decided failure, in table order: deleted, then
     never replied, then replied late. A site with no failure is not here, whatever is still
     undecided about it."""
-    out = []
-    for site, rs in _by_site(rows).items():
-        if any(r.status == RowStatus.DELETED for r in rs):
-            out.append((site, REASON_DELETED))
-        elif any(r.status in NO_REPLY_STATUSES for r in rs):
-            out.append((site, REASON_NO_REPLY))
-        elif any(r.status == RowStatus.REPLIED and r.within_deadline is False for r in rs):
-            out.append((site, REASON_LATE.format(d=deadline_workdays)))
-    return out
+    return _failing(_sites(rows), deadline_workdays)
+
+
+def _failing(sites: dict[str, _Site], deadline_workdays: int) -> list[tuple[str, str]]:
+    return [(name, reason) for name, s in sites.items() if (reason := s.failure(deadline_workdays))]
 
 
 def unfinished_sites(rows: Iterable[ReportRow]) -> list[tuple[str, str]]:
     """(site, reason) for every site without a decided failure whose check could not be
     finished for a reason of ours or of the way (a submission, a firewall, the inspector)."""
-    failing = {site for site, _ in failing_sites(rows)}
-    out = []
-    for site, rs in _by_site(rows).items():
-        if site in failing:
-            continue
-        reason = next((UNFINISHED[r.status] for r in rs if r.status in UNFINISHED), None)
-        if reason is not None:
-            out.append((site, reason))
-    return out
+    return _unfinished(_sites(rows))
+
+
+def _unfinished(sites: dict[str, _Site]) -> list[tuple[str, str]]:
+    return [(name, s.unfinished) for name, s in sites.items() if s.unfinished and s.failure(5) is None]
 
 
 def notice_sentence(rows: Iterable[ReportRow], meta: ReportMeta | None = None) -> str:
@@ -113,8 +150,9 @@ def notice_sentence(rows: Iterable[ReportRow], meta: ReportMeta | None = None) -
     meta = meta or ReportMeta()
     rows = list(rows)
     d = meta.deadline_workdays
-    s = summarize(rows, meta)
-    awaiting_rows = [r for r in rows if r.status == RowStatus.AWAITING]
+    sites = _sites(rows)
+    s = _summary(sites, len(rows), meta)
+    awaiting_rows = any(r.status == RowStatus.AWAITING for r in rows)
     not_sent = [r for r in rows if r.status == RowStatus.NOT_SENT]
     text = ""
     if (awaiting_rows or not_sent) and meta.as_of is not None:
@@ -124,17 +162,17 @@ def notice_sentence(rows: Iterable[ReportRow], meta: ReportMeta | None = None) -
         text += f"，其中{s['same_day_sites']}家网站均做到当日回复"
     text += "。"
     if s["awaiting_sites"]:
-        waiting = [r for rs in _by_site(rows).values() if _awaiting(rs) for r in rs if r.status == RowStatus.AWAITING]
-        text += f"另有{s['awaiting_sites']}家网站的{len(waiting)}封测试信件尚在回复时限内。"
+        waiting = sum(site.awaiting_letters for site in sites.values() if site.awaiting)
+        text += f"另有{s['awaiting_sites']}家网站的{waiting}封测试信件尚在回复时限内。"
     if not_sent:
         text += f"{len({r.site for r in not_sent})}家网站的测试信件尚未提交。"
 
     late_phrase = f"未在{d}个工作日内回复"
     phrase_of = {REASON_NO_REPLY: late_phrase, REASON_LATE.format(d=d): late_phrase, REASON_DELETED: REASON_DELETED}
     groups: dict[str, list[str]] = {late_phrase: [], REASON_DELETED: []}
-    for site, reason in failing_sites(rows, d):
+    for site, reason in _failing(sites, d):
         groups[phrase_of[reason]].append(site)
-    for site, reason in unfinished_sites(rows):
+    for site, reason in _unfinished(sites):
         groups.setdefault(reason, []).append(site)
     clauses = ["、".join(sites) + phrase for phrase, sites in groups.items() if sites]
     if clauses:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup, escape
 
 from bot.report.rows import (
     COL_GROUP, ReportMeta, ReportRow, as_of_text, columns, generated_text, grouped_table_rows, iso,
@@ -110,9 +111,90 @@ def report_dict(rows: Iterable[ReportRow], meta: ReportMeta | None = None) -> di
 
 
 def write_json(rows: Iterable[ReportRow], meta: ReportMeta, dest: Dest) -> None:
+    """`json.dump(report_dict(...), ensure_ascii=False, indent=2)`'s text exactly, written by
+    `_json_text` (the standard library's encoder is pure Python once it indents: several times
+    slower on a big campaign)."""
     with _text_out(dest) as f:
-        json.dump(report_dict(rows, meta), f, ensure_ascii=False, indent=2)
+        for chunk in _json_text(report_dict(rows, meta)):
+            f.write(chunk)
         f.write("\n")
+
+
+# A string's JSON text as json.dumps(ensure_ascii=False) writes it (the C function it uses).
+_json_str = json.encoder.encode_basestring
+
+
+class _NotPlain(Exception):
+    """A value `_json_text` leaves to the standard encoder."""
+
+
+def _json_text(doc) -> Iterator[str]:
+    """The text `json.dumps(doc, ensure_ascii=False, indent=2)` gives, in pieces of about a
+    thousand values; a document with a key that is not a string goes to json.dumps itself."""
+    out: list[str] = []
+    try:
+        _json_into(doc, "\n", out)
+    except _NotPlain:
+        yield json.dumps(doc, ensure_ascii=False, indent=2)
+        return
+    for i in range(0, len(out), 4096):
+        yield "".join(out[i:i + 4096])
+
+
+def _json_into(o, newline: str, out: list[str]) -> None:
+    """Appends o's text; `newline` is the line break and indentation of o's own line."""
+    if isinstance(o, dict):
+        if not o:
+            out.append("{}")
+            return
+        inner = newline + "  "
+        sep = "{" + inner
+        for k, v in o.items():
+            if k.__class__ is not str:
+                raise _NotPlain
+            text = _json_scalar(v)
+            if text is None:
+                out.append(sep + _json_str(k) + ": ")
+                _json_into(v, inner, out)
+            else:
+                out.append(sep + _json_str(k) + ": " + text)
+            sep = "," + inner
+        out.append(newline + "}")
+    elif isinstance(o, (list, tuple)):
+        if not o:
+            out.append("[]")
+            return
+        inner = newline + "  "
+        sep = "[" + inner
+        for v in o:
+            text = _json_scalar(v)
+            if text is None:
+                out.append(sep)
+                _json_into(v, inner, out)
+            else:
+                out.append(sep + text)
+            sep = "," + inner
+        out.append(newline + "]")
+    else:
+        out.append(_json_scalar(o))
+
+
+def _json_scalar(o) -> str | None:
+    """The text of a value that is not a dict, list or tuple (None for those)."""
+    cls = o.__class__
+    if cls is str:
+        return _json_str(o)
+    if o is None:
+        return "null"
+    if o is True:
+        return "true"
+    if o is False:
+        return "false"
+    if cls is int:
+        return int.__repr__(o)
+    if isinstance(o, (dict, list, tuple)):
+        return None
+    return json.dumps(o, ensure_ascii=False)   # a float, a str or int subclass: as json says it
 
 
 # ---------------------------------------------------------------------------------- CSV
@@ -133,8 +215,14 @@ def write_csv(rows: Iterable[ReportRow], meta: ReportMeta, dest: Dest) -> None:
 
 def _md_cell(value) -> str:
     """One table cell: backslash, pipe and "<" escaped (CommonMark), newlines folded."""
-    text = str(value).replace("\\", "\\\\").replace("|", "\\|").replace("<", "\\<")
+    text = str(value)
+    if _MD_SPECIAL.search(text) is None:
+        return text
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "\\<")
     return " ".join(text.split("\n"))
+
+
+_MD_SPECIAL = re.compile(r"[\\|<\n]")
 
 
 def markdown(rows: Iterable[ReportRow], meta: ReportMeta) -> str:
@@ -178,11 +266,11 @@ _CELL_CLASS = ["c", "site", "c", "c", "c", "c", "c", "c", "remark"]
 
 def html(rows: Iterable[ReportRow], meta: ReportMeta) -> str:
     rows = list(rows)
+    header = columns(meta)
     return _env.get_template("table.html").render(
         meta=meta,
-        columns=columns(meta),
-        cell_class=_CELL_CLASS,
-        sections=grouped_table_rows(rows, meta),
+        columns=header,
+        tbody=_html_body(grouped_table_rows(rows, meta), header),
         sentence=notice_sentence(rows, meta),
         summary=summarize(rows, meta),
         rule=rule_text(meta),
@@ -190,6 +278,22 @@ def html(rows: Iterable[ReportRow], meta: ReportMeta) -> str:
         as_of=as_of_text(meta),
         extras=report_extras(rows, meta),
     )
+
+
+def _html_body(sections: list[tuple[str, list[dict]]], header: list[str]) -> Markup:
+    """The table's rows, as the template's loop over the sections wrote them (every value
+    escaped as Jinja's autoescape does, by markupsafe), built here: a template loop over a
+    million cells is the slowest part of the report."""
+    group = f'    <tr class="group"><th colspan="{len(header)}">'
+    cells = [(h, f'      <td class="{escape(cls)}">') for h, cls in zip(header, _CELL_CLASS)]
+    out: list[str] = []
+    for heading, section in sections:
+        out.append(f"{group}{escape(heading)}</th></tr>\n")
+        for d in section:
+            out.append("    <tr>\n")
+            out.extend(f"{td}{escape(d[h])}</td>\n" for h, td in cells)
+            out.append("    </tr>\n")
+    return Markup("".join(out))
 
 
 def write_html(rows: Iterable[ReportRow], meta: ReportMeta, dest: Dest) -> None:
@@ -220,6 +324,46 @@ def _put(ws, row: int, column: int, value=None):
     elif value is not None:
         cell.value = value
     return cell
+
+
+def _unquoted(cell):
+    """A copy of the cell's style without the quote prefix."""
+    from openpyxl.styles.cell_style import StyleArray
+
+    style = StyleArray(cell._style)
+    style.quotePrefix = 0
+    return style
+
+
+def _put_styled(ws, row: int, column: int, value, style) -> None:
+    """`_put` of a new cell that takes `style` (a StyleArray, copied) as it is: the same cell,
+    made without looking its font, border and alignment up again. A text or an int is stored as
+    openpyxl's own setter stores it (a text cut at 32,767 characters; the control characters
+    it refuses are already replaced); anything else goes through that setter."""
+    from openpyxl.cell.cell import Cell
+    from openpyxl.styles.cell_style import StyleArray
+
+    cell = Cell.__new__(Cell)
+    cell.parent, cell._style, cell.row, cell.column = ws, StyleArray(style), row, column
+    cell._hyperlink = cell._comment = None
+    cls = value.__class__
+    if cls is str:
+        cell._value = _XLSX_ILLEGAL.sub("\ufffd", value)[:32767]
+        cell.data_type = "s"
+        if value.startswith(FORMULA_START):       # formula_like
+            cell._style.quotePrefix = 1
+    elif cls is int:
+        cell._value, cell.data_type = value, "n"
+    else:
+        cell._value, cell.data_type = None, "n"
+        if isinstance(value, str):
+            cell.value = _XLSX_ILLEGAL.sub("\ufffd", value)
+            cell.data_type = "s"
+            if formula_like(value):
+                cell.quotePrefix = True
+        elif value is not None:
+            cell.value = value
+    ws._cells[(row, column)] = cell
 
 
 def workbook(rows: Iterable[ReportRow], meta: ReportMeta):
@@ -266,6 +410,7 @@ def workbook(rows: Iterable[ReportRow], meta: ReportMeta):
 
     group_fill = PatternFill("solid", fgColor="F2F2F2")
     r = XLSX_HEADER_ROW + 1
+    body_styles = None
     for heading, section in grouped_table_rows(rows, meta):
         ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=ncol)
         for c in range(1, ncol + 1):
@@ -277,11 +422,22 @@ def workbook(rows: Iterable[ReportRow], meta: ReportMeta):
         g.alignment = Alignment(horizontal="left", vertical="center")
         r += 1
         for d in section:
-            for c, h in enumerate(header, start=1):
-                cell = _put(ws, r, c, d[h])
-                cell.font = body_font
-                cell.border = border
-                cell.alignment = left_wrap if c in _WRAP_COLUMNS else centre
+            if body_styles is None:
+                # The first row is styled cell by cell; its cells' styles then serve every
+                # other row (setting a font or a border looks it up in the workbook's list of
+                # them: far too slow for a million cells, and the answer is always the same).
+                cells = []
+                for c, h in enumerate(header, start=1):
+                    cell = _put(ws, r, c, d[h])
+                    cell.font = body_font
+                    cell.border = border
+                    cell.alignment = left_wrap if c in _WRAP_COLUMNS else centre
+                    cells.append(cell)
+                body_styles = [_unquoted(cell) for cell in cells]
+            else:
+                for c, h in enumerate(header, start=1):
+                    _put_styled(ws, r, c, d[h], body_styles[c - 1])
+                ws._current_row = max(ws._current_row, r)     # as openpyxl's own _add_cell keeps it
             r += 1
 
     # Notes under the table: the sentence, the rule, the generation time.

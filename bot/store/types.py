@@ -31,6 +31,24 @@ class UTCDateTime(TypeDecorator):
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
 
+    def result_processor(self, dialect, coltype):
+        """One function per column: a report reads a million of these. SQLite's text in the form
+        SQLAlchemy writes ("YYYY-MM-DD HH:MM:SS.ffffff") is read by `datetime.fromisoformat`;
+        anything else goes the general way (the dialect's parser, then process_result_value)."""
+        general = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite":
+            return general
+        fromiso, utc = datetime.fromisoformat, timezone.utc
+
+        def process(value):
+            if value is None:
+                return None
+            if value.__class__ is str and len(value) == 26:
+                return fromiso(value).replace(tzinfo=utc)
+            return general(value) if general is not None else self.process_result_value(value, dialect)
+
+        return process
+
 
 class VocabString(TypeDecorator):
     """A member of one of the closed vocabularies (bot.vocab), stored as its text.
@@ -59,6 +77,19 @@ class VocabString(TypeDecorator):
         except ValueError:
             raise ValueError(f"the database holds {value!r}, which is no {self.enum_cls.__name__}") from None
 
+    def result_processor(self, dialect, coltype):
+        """A member by a dict look-up (calling the enum is several times slower); what the
+        look-up does not know (None, a name outside the vocabulary) goes the general way."""
+        general = super().result_processor(dialect, coltype)
+        members = {m.value: m for m in self.enum_cls}
+
+        def process(value):
+            try:
+                return members[value]
+            except (KeyError, TypeError):
+                return general(value) if general is not None else self.process_result_value(value, dialect)
+
+        return process
 
 
 def PageText(length: int):  # noqa: N802 - used like a type: mapped_column(PageText(200))
