@@ -138,6 +138,7 @@ def test_html_is_the_template_loop_rendering(report):
     from jinja2 import Environment
 
     from bot.report import html
+    from bot.report.charts import report_extras
     from bot.report.rows import as_of_text, columns, generated_text, grouped_table_rows, rule_text
     from bot.report.summary import notice_sentence, summarize
     from bot.report.writers import _CELL_CLASS, TEMPLATES
@@ -150,7 +151,7 @@ def test_html_is_the_template_loop_rendering(report):
     expected = old.render(meta=meta, columns=columns(meta), cell_class=_CELL_CLASS,
                           sections=grouped_table_rows(rows, meta), sentence=notice_sentence(rows, meta),
                           summary=summarize(rows, meta), rule=rule_text(meta), generated=generated_text(meta),
-                          as_of=as_of_text(meta))
+                          as_of=as_of_text(meta), extras=report_extras(rows, meta))
     got = html(rows, meta)
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &#34;局&#34;" in got
     assert got == expected
