@@ -107,7 +107,7 @@ def test_two_daemons_one_database_two_browser_endpoints_killed_halfway(tmp_path,
                 f'platform = "{s.platform}"\nmailboxes = ["leader"]\n', encoding="utf-8")
         (tmp_path / "campaign.toml").write_text(
             'name = "many"\nsites = ["sites/*.toml"]\nstart = 2024-04-25\n\n[send_window]\nstart = "00:00"\n'
-            'end = "23:59"\njitter = "2m"\n\n[rate_limit]\nper_host = "5m"\n\n[poll]\nevery = "30m"\n', encoding="utf-8")
+            'end = "23:59"\njitter = "2m"\n\n[rate_limit]\nper_host = "5m"\n\n[poll]\nevery = "2h"\n', encoding="utf-8")
         config = tmp_path / "mailbox-bot.toml"
         config.write_text(f'[paths]\nevidence_dir = "{tmp_path / "evidence"}"\nsessions_dir = "{tmp_path / "sessions"}"\n\n'
                           f'[browser]\nconnect = ["{ws}"]\ncdp = ["{cdp}"]\nendpoint_concurrency = 2\n'
