@@ -5,7 +5,7 @@ demo: setup
 	.venv/bin/mailbox-bot demo
 
 test: setup-test
-	.venv/bin/python -m pytest -n auto --dist loadgroup
+	.venv/bin/python -m pytest -n auto --dist loadfile
 
 setup:
 	bash scripts/setup.sh

@@ -240,15 +240,6 @@ from mailserver import dovecot, dovecot_server  # noqa: E402, F401
 from pgserver import any_db_url, mark_postgres_tests, postgres_server, postgres_url  # noqa: E402, F401
 
 
-# Under pytest-xdist (`make test`: `-n auto --dist loadgroup`), a test file runs whole on one
-# worker, so that its module-scoped fixtures (a played campaign, a sandbox) are made once; the
-# two files that share the played trend demo (a session fixture) go to the same worker.
-SHARED_WORKER = {"test_trend": "trend_demo", "test_dashboard": "trend_demo"}
-
-
 @pytest.hookimpl(tryfirst=True)     # before `-m postgres` selects by marker
 def pytest_collection_modifyitems(config, items):
     mark_postgres_tests(items)
-    for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1]
-        item.add_marker(pytest.mark.xdist_group(SHARED_WORKER.get(module, module)))

@@ -261,6 +261,6 @@ def test_cli_serve_prints_urls_and_stops_on_ctrl_c(tmp_path):
         assert status == 200 and headers["Date"] == "Fri, 26 Apr 2024 02:00:00 GMT"
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=60)     # a loaded machine stops it slower
     assert proc.returncode == 0, err
     assert "stopping" in out
