@@ -149,7 +149,6 @@ def run(letters: int, db_url: str | None = None, against: str | None = None) -> 
             (tmp / "old").mkdir()
             old = measure(export(against, tmp / "old"), url, tmp / "old-out")
             figures = {"this": figures, against: old, "same": same_outputs(tmp / "this", tmp / "old-out")}
-    print(json.dumps(figures, ensure_ascii=False))
     return figures
 
 
@@ -163,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", help="a database URL holding the campaign `bench` (default: the cached build)")
     ap.add_argument("--against", metavar="REV", help="also measure git revision REV and compare the outputs")
     args = ap.parse_args(argv)
-    run(args.letters, args.db, args.against)
+    print(json.dumps(run(args.letters, args.db, args.against), ensure_ascii=False))
     return 0
 
 
