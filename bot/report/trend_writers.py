@@ -9,7 +9,9 @@ from pathlib import Path
 from bot.report.charts import histogram_chart, rates_chart
 from bot.report.rows import UNDECIDED_TEXT, yes_no
 from bot.report.trend import RATE_NOTE, Trend, trend_dict, working_days_histogram
-from bot.report.writers import TEMPLATES, formula_like
+# One cell writer for every workbook: text as inert string cells, control characters replaced
+# (openpyxl refuses them), formula-like text quote-prefixed.
+from bot.report.writers import TEMPLATES, _put
 from bot.vocab import STATUS_TEXT, RowStatus
 
 def _percent(v) -> str:
@@ -56,19 +58,6 @@ def status_text(result: dict | None, deadline_text: str = "") -> str:
 
 def write_json(trend: Trend, dest: Path) -> None:
     dest.write_text(json.dumps(trend_dict(trend), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-
-
-def _put(ws, row: int, column: int, value):
-    """A cell; text is always a string cell, never a formula (site names are the sites' text)."""
-    cell = ws.cell(row=row, column=column)
-    if isinstance(value, str):
-        cell.value = value
-        cell.data_type = "s"
-        if formula_like(value):
-            cell.quotePrefix = True
-    elif value is not None:
-        cell.value = value
-    return cell
 
 
 def workbook(trend: Trend):

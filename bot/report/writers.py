@@ -316,6 +316,11 @@ def _put(ws, row: int, column: int, value=None):
     "#N/A" an error value; a `formula_like` text also gets the quote prefix, so that editing the
     cell in Excel or LibreOffice does not turn it into a formula either."""
     cell = ws.cell(row=row, column=column)
+    _set(cell, value)
+    return cell
+
+
+def _set(cell, value) -> None:
     if isinstance(value, str):
         cell.value = _XLSX_ILLEGAL.sub("\ufffd", value)
         cell.data_type = "s"
@@ -323,7 +328,6 @@ def _put(ws, row: int, column: int, value=None):
             cell.quotePrefix = True
     elif value is not None:
         cell.value = value
-    return cell
 
 
 def _unquoted(cell):
@@ -356,13 +360,7 @@ def _put_styled(ws, row: int, column: int, value, style) -> None:
         cell._value, cell.data_type = value, "n"
     else:
         cell._value, cell.data_type = None, "n"
-        if isinstance(value, str):
-            cell.value = _XLSX_ILLEGAL.sub("\ufffd", value)
-            cell.data_type = "s"
-            if formula_like(value):
-                cell.quotePrefix = True
-        elif value is not None:
-            cell.value = value
+        _set(cell, value)
     ws._cells[(row, column)] = cell
 
 
