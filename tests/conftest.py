@@ -243,3 +243,7 @@ from pgserver import any_db_url, mark_postgres_tests, postgres_server, postgres_
 @pytest.hookimpl(tryfirst=True)     # before `-m postgres` selects by marker
 def pytest_collection_modifyitems(config, items):
     mark_postgres_tests(items)
+    # The files with `slow` tests first: pytest-xdist hands files to its workers in this order,
+    # and a long file handed out last runs on alone at the end.
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)      # stable: the order within stays

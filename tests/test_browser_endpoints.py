@@ -18,6 +18,7 @@ import pytest
 from bot.browser import pool
 from bot.browser.launch import chromium_executable, launch_args
 from bot.browser.pool import Browser, NoBrowser
+from conftest import run_async
 
 
 def free_port() -> int:
@@ -84,4 +85,4 @@ def test_pages_go_on_when_one_endpoint_is_lost(chromiums, monkeypatch):
             with pytest.raises(NoBrowser):
                 await _read(browser, 99)
 
-    asyncio.run(play())
+    run_async(play())

@@ -125,6 +125,7 @@ def settled(db) -> bool:
             and not (st[LetterState.PLANNED] or st[LetterState.SUBMITTING] or st[LetterState.SUBMIT_FAILED]))
 
 
+@pytest.mark.slow
 def test_killed_again_and_again_it_never_sends_twice_and_resumes(world):
     sandbox, clock, campaign, config, env, db, tmp = world
     cli(world, "campaign", "start", str(campaign))

@@ -33,6 +33,8 @@ from bot.store.db import Database
 from bot.vocab import LetterState
 from conftest import REPO, run_async
 
+pytestmark = pytest.mark.slow
+
 MOVED = "宝鸡市挪页局"
 DELETER = "宝鸡市删信局"
 ROSTER = {

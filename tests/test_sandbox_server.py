@@ -247,7 +247,9 @@ def test_cli_serve_prints_urls_and_stops_on_ctrl_c(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-c", "from bot.cli.sandbox_cmd import app; app()", "serve", "--port", "0",
          "--start", "2024-04-26T10:00:00+08:00"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        # As from a terminal: a pytest-xdist worker ignores SIGINT, and a child inherits that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         lines = []
         for line in proc.stdout:
