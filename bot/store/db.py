@@ -69,9 +69,13 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         with _alembic_lock:
             command.upgrade(alembic_config(engine), revision)
     except OperationalError as e:
-        # One line: PostgreSQL's messages span several ("...failed: Connection refused\n\tIs the server running...").
-        reason = " ".join(str(e.orig).split())
-        raise UserError(f"database {engine.url.render_as_string(hide_password=True)}: {reason}") from None
+        raise unreachable(engine, e) from None
+
+
+def unreachable(engine: Engine, e: OperationalError) -> UserError:
+    # One line: PostgreSQL's messages span several ("...failed: Connection refused\n\tIs the server running...").
+    reason = " ".join(str(e.orig).split())
+    return UserError(f"database {engine.url.render_as_string(hide_password=True)}: {reason}")
 
 
 class Database:
@@ -99,8 +103,7 @@ class Database:
             with self.engine.connect() as conn:
                 at = MigrationContext.configure(conn).get_current_revision()
         except OperationalError as e:
-            reason = " ".join(str(e.orig).split())
-            raise UserError(f"database {self.engine.url.render_as_string(hide_password=True)}: {reason}") from None
+            raise unreachable(self.engine, e) from None
         if at != head:
             raise UserError(f"database {self.engine.url.render_as_string(hide_password=True)} is at schema revision "
                             f"{at or 'none'}, this program needs {head}: run `mailbox-bot db upgrade` first")
